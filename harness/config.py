@@ -1,0 +1,266 @@
+"""The estate under test, as declared in config/.
+
+Reads estate.yaml (services, externals, dependency edges), slos.yaml,
+observability.yaml and runbooks/*.yaml into frozen values, refusing anything
+it cannot use with the file, line, field and value.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.fields import Fields
+from harness.yamlfile import load_located
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+FRONT_CALLER = "client"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    team: str
+    calls: tuple[str, ...]
+    externals: tuple[str, ...]
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        return self.calls + self.externals
+
+
+@dataclass(frozen=True)
+class Route:
+    """One fault-proxy route: the caller's view of one upstream."""
+
+    caller: str
+    upstream: str
+    timeout_s: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.caller}_to_{self.upstream}"
+
+
+@dataclass(frozen=True)
+class SLO:
+    service: str
+    availability_objective: float
+    latency_threshold_s: float
+    latency_objective: float
+
+
+@dataclass(frozen=True)
+class Observability:
+    scrape_interval_s: float
+    evaluation_interval_s: float
+    rate_window_s: float
+    resend_delay_s: float
+    group_wait_s: float
+    group_interval_s: float
+    repeat_interval_s: float
+    delivery_tolerance_s: float
+
+
+@dataclass(frozen=True)
+class RunbookAction:
+    action: str
+    params: dict
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    description: str
+    answers: tuple[str, ...]
+    actions: tuple[RunbookAction, ...]
+    enabled: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class Seed:
+    random_seed: int
+    customers: int
+
+
+@dataclass(frozen=True)
+class Estate:
+    config_dir: Path
+    team: str
+    services: dict[str, Service]
+    externals: dict[str, str]
+    routes: dict[str, Route]
+    slos: dict[str, SLO]
+    observability: Observability
+    runbooks: dict[str, Runbook]
+    seed: Seed
+    front_routes: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def route_for(self, caller: str, upstream: str) -> Route:
+        return self.routes[f"{caller}_to_{upstream}"]
+
+    def latency_buckets_s(self) -> list[float]:
+        """Histogram edges: a fixed ladder plus an edge at every SLO threshold."""
+        ladder = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}
+        ladder |= {slo.latency_threshold_s for slo in self.slos.values()}
+        return sorted(ladder)
+
+
+def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
+    """Load and cross-check every file under config_dir."""
+    config_dir = Path(config_dir)
+    estate_doc = Fields(load_located(config_dir / "estate.yaml"))
+    estate_doc.require_known(
+        ["team", "services", "externals", "dependency_defaults", "edges",
+         "front_routes", "seed"]
+    )
+    externals = _externals(estate_doc)
+    services = _services(estate_doc, externals)
+    routes = _routes(estate_doc, services)
+    return Estate(
+        config_dir=config_dir,
+        team=estate_doc.get("team", str),
+        services=services,
+        externals=externals,
+        routes=routes,
+        slos=_slos(config_dir / "slos.yaml", services),
+        observability=_observability(config_dir / "observability.yaml"),
+        runbooks=load_runbooks(config_dir / "runbooks"),
+        seed=_seed(estate_doc.child("seed")),
+        front_routes=estate_doc.get("front_routes", bool, True),
+    )
+
+
+def _externals(doc: Fields) -> dict[str, str]:
+    section = doc.child("externals")
+    return {
+        name: section.child(name).get("description", str, "")
+        for name in section.data
+    }
+
+
+def _services(doc: Fields, externals: dict[str, str]) -> dict[str, Service]:
+    section = doc.child("services")
+    names = list(section.data)
+    services = {}
+    for name in names:
+        entry = section.child(name)
+        entry.require_known(["team", "calls", "externals"])
+        calls = entry.string_list("calls", [])
+        outside = entry.string_list("externals", [])
+        for index, callee in enumerate(calls):
+            if callee not in names or callee == name:
+                entry.fail(entry.here + ("calls", index), callee,
+                           f"another declared service: {', '.join(names)}")
+        for index, ext in enumerate(outside):
+            if ext not in externals:
+                entry.fail(entry.here + ("externals", index), ext,
+                           f"a declared external: {', '.join(sorted(externals))}")
+        services[name] = Service(name, entry.get("team", str), tuple(calls),
+                                 tuple(outside))
+    return services
+
+
+def _routes(doc: Fields, services: dict[str, Service]) -> dict[str, Route]:
+    default_timeout = doc.child("dependency_defaults").number("timeout_s", minimum=0.001)
+    overrides = doc.get("edges", dict, {})
+    routes = {}
+    for service in services.values():
+        for upstream in service.dependencies:
+            name = f"{service.name}_to_{upstream}"
+            timeout = overrides.get(name, {}).get("timeout_s", default_timeout)
+            routes[name] = Route(service.name, upstream, float(timeout))
+    for name in overrides:
+        if name not in routes:
+            doc.fail(("edges", name), name, f"a declared edge: {', '.join(routes)}")
+    if doc.get("front_routes", bool, True):
+        for service in services:
+            route = Route(FRONT_CALLER, service, default_timeout)
+            routes[route.name] = route
+    return routes
+
+
+def _slos(path: Path, services: dict[str, Service]) -> dict[str, SLO]:
+    section = Fields(load_located(path)).child("slos")
+    slos = {}
+    for name in section.data:
+        if name not in services:
+            section.fail(section.here + (name,), name,
+                         f"a declared service: {', '.join(services)}")
+        entry = section.child(name)
+        availability = entry.child("availability")
+        latency = entry.child("latency")
+        slos[name] = SLO(
+            service=name,
+            availability_objective=_objective(availability),
+            latency_threshold_s=latency.number("threshold_s", minimum=0.001),
+            latency_objective=_objective(latency),
+        )
+    return slos
+
+
+def _objective(entry: Fields) -> float:
+    return entry.get(
+        "objective", (int, float), check=lambda v: 0 < v < 1,
+        accepted="a ratio between 0 and 1, such as 0.99",
+    )
+
+
+def _observability(path: Path) -> Observability:
+    doc = Fields(load_located(path))
+    prom = doc.child("prometheus")
+    alertmanager = doc.child("alertmanager")
+    return Observability(
+        scrape_interval_s=prom.number("scrape_interval_s", minimum=0.1),
+        evaluation_interval_s=prom.number("evaluation_interval_s", minimum=0.1),
+        rate_window_s=prom.number("rate_window_s", minimum=1),
+        resend_delay_s=prom.number("resend_delay_s", minimum=0.1),
+        group_wait_s=alertmanager.number("group_wait_s"),
+        group_interval_s=alertmanager.number("group_interval_s", minimum=0.001),
+        repeat_interval_s=alertmanager.number("repeat_interval_s", minimum=0.001),
+        delivery_tolerance_s=doc.number("delivery_tolerance_s"),
+    )
+
+
+def _seed(entry: Fields) -> Seed:
+    return Seed(
+        random_seed=entry.get("random_seed", int),
+        customers=entry.get("customers", int, check=lambda v: v >= 1,
+                            accepted="an integer >= 1"),
+    )
+
+
+RUNBOOK_ACTIONS = {
+    "set_fallback": ("service", "dependency", "mode"),
+}
+
+
+def load_runbooks(folder: Path) -> dict[str, Runbook]:
+    """Every runbook under folder, by name."""
+    runbooks = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        runbook = load_runbook(path)
+        if runbook.name in runbooks:
+            raise ConfigError(f"{path}: runbook name {runbook.name!r} is used twice")
+        runbooks[runbook.name] = runbook
+    return runbooks
+
+
+def load_runbook(path: Path) -> Runbook:
+    doc = Fields(load_located(path))
+    doc.require_known(["name", "description", "answers", "actions", "enabled"])
+    actions = []
+    for entry in doc.items("actions"):
+        kind = entry.choice("action", RUNBOOK_ACTIONS)
+        entry.require_known(("action",) + RUNBOOK_ACTIONS[kind])
+        params = {key: entry.get(key, str) for key in RUNBOOK_ACTIONS[kind]}
+        actions.append(RunbookAction(kind, params))
+    return Runbook(
+        name=doc.get("name", str),
+        description=doc.get("description", str, ""),
+        answers=tuple(doc.string_list("answers")),
+        actions=tuple(actions),
+        enabled=doc.get("enabled", bool, True),
+        path=Path(path),
+    )

@@ -1,0 +1,35 @@
+"""Exceptions of the harness.
+
+HarnessError
+ ├── ConfigError (also ValueError): bad configuration or experiment input
+ ├── StackError: a part of the estate could not be started or reached
+ ├── ProxyAPIError: the fault proxy answered an API call with an error
+ └── FaultError: a fault could not be applied or rolled back
+"""
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+
+class ConfigError(HarnessError, ValueError):
+    """Configuration or experiment input that cannot be used as written."""
+
+
+class StackError(HarnessError):
+    """A process of the estate failed to start, answer or stop."""
+
+
+class ProxyAPIError(HarnessError):
+    """The fault proxy's HTTP API refused or failed a call."""
+
+    def __init__(self, method: str, path: str, status: int, message: str):
+        super().__init__(f"{method} {path} -> HTTP {status}: {message}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+
+
+class FaultError(HarnessError):
+    """A fault could not be injected, verified or rolled back."""

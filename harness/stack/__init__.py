@@ -1,0 +1,1 @@
+"""Bringing the estate up and down."""

@@ -1,0 +1,75 @@
+"""YAML loading that remembers where each value came from.
+
+Errors about configuration and experiments name the file and line of the
+offending field, so a person can jump straight to it.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Located:
+    """A parsed YAML document and the line of every field in it."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple, int]
+
+    def line_of(self, field_path: tuple) -> int | None:
+        """Line of field_path, or of its nearest located parent."""
+        for end in range(len(field_path), -1, -1):
+            line = self.lines.get(tuple(field_path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def where(self, field_path: tuple) -> str:
+        line = self.line_of(field_path)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _walk(node: yaml.Node, here: tuple, lines: dict[tuple, int]) -> None:
+    lines[here] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[here + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, here + (key,), lines)
+            lines[here + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, here + (index,), lines)
+
+
+def load_located(path: Path) -> Located:
+    """Parse one YAML file, keeping the line of every field."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return Located(Path(path), data, lines)
+
+
+def field_name(field_path: tuple) -> str:
+    """Render ('faults', 0, 'latency_ms') as 'faults[0].latency_ms'."""
+    text = ""
+    for part in field_path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(document)"
