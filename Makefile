@@ -1,0 +1,53 @@
+# Set-up from nothing on Debian/Ubuntu: a virtualenv with the project, and
+# Prometheus and Alertmanager from the OS packages.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test gameday bench lint monitoring clean
+
+test: $(STAMP) monitoring
+	$(BIN)/ruff check harness mocks tests
+	$(BIN)/pytest -q tests experiments
+
+gameday: $(STAMP) monitoring
+	$(BIN)/harness gameday experiments
+
+bench: $(STAMP) monitoring
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness mocks tests
+	$(BIN)/ruff format --check harness mocks tests
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Prometheus and Alertmanager are real parts of every experiment: install them
+# from the OS packages when missing and we may, otherwise say how.
+monitoring:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v promtool >/dev/null || missing="$$missing promtool"; \
+	command -v amtool >/dev/null || missing="$$missing amtool"; \
+	command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+		|| missing="$$missing alertmanager"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Prometheus and Alertmanager (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	else \
+		echo "Missing:$$missing. Experiments need a real Prometheus and Alertmanager."; \
+		echo "  Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager"; \
+		echo "  macOS:         brew install prometheus alertmanager"; \
+		exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,378 @@
+"""Running one experiment: estate up, load on, steady state, faults, verdict.
+
+Lifecycle recorded in the journal: steady state checked -> fault injected ->
+detected (alert notified) -> mitigated (runbook finished) -> resolved (SLO
+back, alert resolved) -> rolled back. Whatever ends the run (a failure, an
+exception, Ctrl-C or SIGTERM), every fault is rolled back and every process
+it started is stopped before it returns.
+"""
+
+import logging
+import secrets
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.config import DEFAULT_CONFIG_DIR, Estate, load_estate
+from harness.errors import ConfigError, FaultError, HarnessError
+from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.schema import Experiment, load_experiment
+from harness.experiment.verdict import Observed, Status, Verdict, judge
+from harness.experiment.watch import AlertStateWatcher, SLOWatcher
+from harness.load.runner import LoadRun, LoadSettings
+from harness.observe.prometheus import PrometheusAPI
+from harness.observe.rules import alert_rules
+from harness.observe.timing import detection_deadline, resolve_deadline
+from harness.observe.webhook import WebhookSink
+from harness.remediate.actions import ActionExecutor
+from harness.remediate.controller import RemediationController
+from harness.report.journal import Journal
+from harness.report.summary import write_summary
+from harness.stack.local import LocalStack
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when the run is told to stop by a signal."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    reports_dir: Path = REPO_ROOT / "reports"
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    without_alerts: tuple[str, ...] = ()
+    disabled_runbooks: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResult:
+    experiment: str
+    run_id: str
+    report_dir: Path
+    verdict: Verdict
+    deadlines: dict = field(default_factory=dict)
+
+
+def new_run_id(name: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{name}-{secrets.token_hex(2)}"
+
+
+def run_experiment(path: Path, options: RunOptions = RunOptions()) -> RunResult:
+    """Validate and run one experiment file; never raises for a bad experiment."""
+    path = Path(path)
+    try:
+        estate = load_estate(options.config_dir)
+        _check_options(estate, options)
+        alert_names = {rule.name for rule in alert_rules(estate)}
+        experiment = load_experiment(path, estate, alert_names)
+    except ConfigError as exc:
+        return _invalid(path, options, exc)
+    return ExperimentRun(estate, experiment, options).execute()
+
+
+def _check_options(estate: Estate, options: RunOptions) -> None:
+    names = {rule.name for rule in alert_rules(estate)}
+    for name in options.without_alerts:
+        if name not in names:
+            raise ConfigError(f"--without-alert {name!r}: no such alert; "
+                              f"known: {', '.join(sorted(names))}")
+    for name in options.disabled_runbooks:
+        if name not in estate.runbooks:
+            raise ConfigError(f"--disable-runbook {name!r}: no such runbook; "
+                              f"known: {', '.join(sorted(estate.runbooks))}")
+
+
+def _invalid(path: Path, options: RunOptions, exc: ConfigError) -> RunResult:
+    run_id = new_run_id(path.stem.replace("_", "-"))
+    journal = Journal(options.reports_dir / run_id, run_id)
+    journal.record("experiment_invalid", error=str(exc))
+    verdict = Verdict(Status.ERROR, reason=f"invalid experiment: {exc}")
+    result = RunResult(path.stem, run_id, journal.run_dir, verdict)
+    journal.write({"experiment": path.stem, "verdict": _verdict_dict(verdict)})
+    journal.close()
+    write_summary(result, journal, experiment=None)
+    return result
+
+
+class ExperimentRun:
+    """One execution of one validated experiment."""
+
+    def __init__(self, estate: Estate, experiment: Experiment, options: RunOptions):
+        self.estate = estate
+        self.experiment = experiment
+        self.options = options
+        self.run_id = new_run_id(experiment.name)
+        self.run_dir = options.reports_dir / self.run_id
+        self.journal = Journal(self.run_dir, self.run_id)
+        self.deadlines = self._deadlines()
+        self._parts: dict = {}
+
+    def _deadlines(self) -> dict:
+        obs = self.estate.observability
+        # ServiceDown is one rule per service; every rule of a name shares for_s.
+        rules = {rule.name: rule for rule in alert_rules(self.estate)}
+        effect_s = max(f.start_after_s + self._fault_effect_s(f)
+                       for f in self.experiment.faults)
+        detect = {a.name: detection_deadline(obs, rules[a.name].for_s, effect_s)
+                  for a in self.experiment.alerts if a.fires}
+        return {"detect": detect, "resolve": resolve_deadline(obs)}
+
+    def _fault_effect_s(self, fault) -> float:
+        """How long until the fault shows in the calling service's own metrics."""
+        if fault.kind != "latency":
+            return 0.0
+        delay_s = (fault.attributes["latency_ms"] + fault.attributes["jitter_ms"]) / 1000
+        return min(delay_s, self.estate.routes[fault.route].timeout_s)
+
+    def execute(self) -> RunResult:
+        verdict = Verdict(Status.ERROR, reason="the run did not finish")
+        self.journal.record("run_started", experiment=self.experiment.name,
+                            hypothesis=self.experiment.hypothesis)
+        try:
+            with _signals_raise_interrupted():
+                verdict = self._run()
+        except Interrupted as exc:
+            verdict = Verdict(Status.ERROR, reason=f"interrupted by {exc}")
+        except KeyboardInterrupt:
+            verdict = Verdict(Status.ERROR, reason="interrupted by SIGINT")
+        except HarnessError as exc:
+            log.error("run failed: %s", exc, exc_info=True)
+            verdict = Verdict(Status.ERROR, reason=str(exc))
+        finally:
+            with _signals_ignored():
+                verdict = self._clean_up(verdict)
+        return self._finish(verdict)
+
+    def _run(self) -> Verdict:
+        endpoints = self._start_estate()
+        self._start_watchers(endpoints)
+        self._start_load(endpoints)
+        if not self._steady_state():
+            return Verdict(Status.ABORTED,
+                           reason="steady state not met; no fault was injected")
+        self._run_faults()
+        self._await_resolution()
+        return self._judge()
+
+    def _start_estate(self):
+        sink = WebhookSink(on_alert=self._on_alert)
+        self._parts["sink"] = sink
+        sink.start()
+        stack = LocalStack(self.estate, self.run_dir, sink.url,
+                           without_alerts=self.options.without_alerts)
+        self._parts["stack"] = stack
+        endpoints = stack.start()
+        (self.run_dir / "endpoints.json").write_text(endpoints.as_json())
+        self.journal.record("stack_up", proxy=endpoints.proxy_kind,
+                            prometheus=endpoints.prometheus,
+                            alertmanager=endpoints.alertmanager)
+        executor = ActionExecutor(endpoints.services, endpoints.admin_token)
+        self._parts["executor"] = executor
+        self._parts["controller"] = RemediationController(
+            self.estate.runbooks, executor, self.journal,
+            disabled=self.options.disabled_runbooks)
+        self._parts["injector"] = FaultInjector(
+            stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal)
+        return endpoints
+
+    def _on_alert(self, event) -> None:
+        self.journal.record("alert_notified", alertname=event.alertname,
+                            status=event.status, fingerprint=event.fingerprint,
+                            service=event.labels.get("service", ""),
+                            repeat=event.repeat)
+        controller = self._parts.get("controller")
+        if controller is not None:
+            controller.on_alert(event.alertname, event.fingerprint, event.status)
+
+    def _start_watchers(self, endpoints) -> None:
+        api = PrometheusAPI(endpoints.prometheus)
+        self._parts["prometheus_api"] = api
+        services = set(self.experiment.steady_state_services)
+        if self.experiment.slo_recovered:
+            services.add(self.experiment.slo_recovered.service)
+        watchers = [
+            AlertStateWatcher(api, self.journal),
+            SLOWatcher(api, self.journal, self.estate, sorted(services)),
+        ]
+        self._parts["watchers"] = watchers
+        for watcher in watchers:
+            watcher.start()
+
+    def _start_load(self, endpoints) -> None:
+        run_time_s = (self.experiment.steady_state_s + self.experiment.fault_window_s
+                      + self.deadlines["resolve"].total_s + 60)
+        settings = LoadSettings(
+            targets={name: endpoints.front[name]
+                     for name in ("customer-api", "policy-api", "claims-api")},
+            journey=self.experiment.load.journey,
+            arrival_rate_per_s=self.experiment.load.arrival_rate_per_s,
+            customers=self.estate.seed.customers,
+        )
+        load = LoadRun(settings, self.run_dir / "load", run_time_s=run_time_s)
+        self._parts["load"] = load
+        load.start()
+        self.journal.record("load_started", journey=settings.journey,
+                            arrival_rate_per_s=settings.arrival_rate_per_s)
+
+    def _steady_state(self) -> bool:
+        """Wait out the steady state; it holds if every named SLO held at its end."""
+        obs = self.estate.observability
+        time.sleep(self.experiment.steady_state_s)
+        window_s = obs.rate_window_s
+        now_s = self.journal.now_s()
+        failing = []
+        for service in self.experiment.steady_state_services:
+            samples = [ok for t, ok in self.journal.series.get(f"slo_ok:{service}", [])
+                       if t >= now_s - window_s]
+            if not samples or not all(samples):
+                failing.append(service)
+        self.journal.record("steady_state_checked", ok=not failing,
+                            failing=failing)
+        return not failing
+
+    def _run_faults(self) -> None:
+        injector = self._parts["injector"]
+        start = time.monotonic()
+        pending = sorted(self.experiment.faults, key=lambda f: f.start_after_s)
+        live: dict[str, float] = {}
+        while pending or live:
+            elapsed = time.monotonic() - start
+            while pending and pending[0].start_after_s <= elapsed:
+                fault = pending.pop(0)
+                injector.inject(fault)
+                live[fault.name] = elapsed + fault.duration_s
+            for name, end_s in list(live.items()):
+                if elapsed >= end_s:
+                    injector.rollback(name)
+                    del live[name]
+            time.sleep(0.05)
+
+    def _await_resolution(self) -> None:
+        """After rollback, wait for expected alerts to resolve, or their deadline."""
+        deadline = time.monotonic() + self.deadlines["resolve"].total_s
+        expected = [a.name for a in self.experiment.alerts if a.resolves]
+        rolled_back_s = self.journal.now_s()
+        while time.monotonic() < deadline:
+            if all(self._resolved_since_firing(name) for name in expected):
+                return
+            time.sleep(0.25)
+        log.info("resolve deadline passed %.1f s after rollback",
+                 self.journal.now_s() - rolled_back_s)
+
+    def _resolved_since_firing(self, alertname: str) -> bool:
+        notes = [e for e in self.journal.events("alert_notified")
+                 if e.fields["alertname"] == alertname]
+        return bool(notes) and notes[-1].fields["status"] == "resolved"
+
+    def _judge(self) -> Verdict:
+        observed = Observed(
+            events=self.journal.events(),
+            slo_ok={name.split(":", 1)[1]: points
+                    for name, points in self.journal.series.items()
+                    if name.startswith("slo_ok:")},
+        )
+        answers = {name: rb.answers for name, rb in self.estate.runbooks.items()}
+        verdict = judge(self.experiment, observed, self.deadlines["detect"],
+                        self.deadlines["resolve"].total_s, answers)
+        if "slo_back_s" in verdict.measurements:
+            self.journal.record("slo_back", at_s=verdict.measurements["slo_back_s"],
+                                service=self.experiment.slo_recovered.service)
+        return verdict
+
+    def _clean_up(self, verdict: Verdict) -> Verdict:
+        """Roll back, undo, stop: each step runs even when an earlier one failed."""
+        injector = self._parts.get("injector")
+        stuck = injector.rollback_all() if injector else []
+        if stuck:
+            verdict = Verdict(Status.ERROR, verdict.findings,
+                              reason=f"faults could not be rolled back: {stuck}",
+                              measurements=verdict.measurements)
+        steps = [
+            ("controller", lambda c: c.shutdown()),
+            ("executor", lambda e: (e.undo_all(), e.close())),
+            ("load", self._stop_load),
+            ("watchers", lambda ws: [w.stop() for w in ws]),
+            ("prometheus_api", lambda api: api.close()),
+            ("stack", lambda s: s.stop()),
+            ("sink", lambda s: s.stop()),
+        ]
+        for name, step in steps:
+            if name in self._parts:
+                try:
+                    step(self._parts[name])
+                except Exception:
+                    log.warning("clean-up step %s failed", name, exc_info=True)
+        return verdict
+
+    def _stop_load(self, load: LoadRun) -> None:
+        self._parts["load_result"] = load.stop()
+        self.journal.record("load_stopped")
+
+    def _finish(self, verdict: Verdict) -> RunResult:
+        self.journal.record("run_finished", verdict=verdict.status.value)
+        result = RunResult(self.experiment.name, self.run_id, self.run_dir, verdict,
+                           self.deadlines)
+        load_result = self._parts.get("load_result")
+        self.journal.write({
+            "experiment": self.experiment.name,
+            "hypothesis": self.experiment.hypothesis,
+            "source": str(self.experiment.path),
+            "verdict": _verdict_dict(verdict),
+            "deadlines": {
+                "detect": {k: _deadline_dict(v)
+                           for k, v in self.deadlines["detect"].items()},
+                "resolve": _deadline_dict(self.deadlines["resolve"]),
+            },
+            "load": load_result.as_dict() if load_result else None,
+        })
+        self.journal.close()
+        write_summary(result, self.journal, self.experiment, load_result)
+        return result
+
+
+def _verdict_dict(verdict: Verdict) -> dict:
+    return {
+        "status": verdict.status.value,
+        "reason": verdict.reason,
+        "findings": [vars(f) for f in verdict.findings],
+        "measurements": verdict.measurements,
+    }
+
+
+def _deadline_dict(deadline) -> dict:
+    return {"total_s": deadline.total_s, "terms": dict(deadline.terms)}
+
+
+@contextmanager
+def _signals_raise_interrupted():
+    def handler(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _signals_ignored():
+    """Clean-up must finish: a second Ctrl-C or SIGTERM waits for it."""
+
+    def handler(signum, frame):
+        log.warning("%s received during clean-up; finishing clean-up first",
+                    signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -1,0 +1,218 @@
+"""Experiment files: read, typed and checked whole before anything runs.
+
+Every error names the file and line, the field, the value found and what
+would be accepted, and nothing is injected until the whole file is valid.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Estate
+from harness.errors import ConfigError
+from harness.fields import Fields
+from harness.yamlfile import load_located
+
+FAULT_KINDS = {
+    # kind: (attributes it takes, with defaults; None = required)
+    "latency": {"latency_ms": None, "jitter_ms": 0.0},
+    "outage": {},
+}
+JOURNEYS = ("file_a_claim",)
+TAGS = ("ci", "gameday", "slow")
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    journey: str
+    arrival_rate_per_s: float
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    kind: str
+    route: str
+    start_after_s: float
+    duration_s: float
+    attributes: dict
+    where: str
+
+
+@dataclass(frozen=True)
+class AlertExpectation:
+    name: str
+    fires: bool
+    resolves: bool
+
+
+@dataclass(frozen=True)
+class RunbookExpectation:
+    name: str
+    finished_within_s: float  # after the first notification of an alert it answers
+
+
+@dataclass(frozen=True)
+class SLOExpectation:
+    service: str
+    recovered_within_s: float  # after mitigation (the last expected runbook finished)
+    hold_s: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    hypothesis: str
+    path: Path
+    tags: tuple[str, ...]
+    load: LoadSpec
+    steady_state_s: float
+    steady_state_services: tuple[str, ...]
+    faults: tuple[FaultSpec, ...]
+    alerts: tuple[AlertExpectation, ...]
+    runbooks: tuple[RunbookExpectation, ...]
+    slo_recovered: SLOExpectation | None
+
+    @property
+    def fault_window_s(self) -> float:
+        return max(f.start_after_s + f.duration_s for f in self.faults)
+
+
+TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults",
+              "expect")
+
+
+def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experiment:
+    """Read and check one experiment file against the estate and its alerts."""
+    doc = Fields(load_located(Path(path)))
+    doc.require_known(TOP_FIELDS)
+    expect = doc.child("expect")
+    expect.require_known(["alerts", "runbooks", "slo_recovered"])
+    steady = doc.child("steady_state")
+    steady.require_known(["duration_s", "slos"])
+    experiment = Experiment(
+        name=doc.get("name", str, check=_is_slug, accepted=_SLUG),
+        hypothesis=doc.get("hypothesis", str, check=bool,
+                           accepted="one sentence saying what should happen"),
+        path=Path(path),
+        tags=tuple(_tags(doc)),
+        load=_load(doc.child("load")),
+        steady_state_s=steady.number("duration_s", minimum=1),
+        steady_state_services=tuple(_slo_names(steady, "slos", estate)),
+        faults=tuple(_faults(doc, estate)),
+        alerts=tuple(_alerts(expect, alert_names)),
+        runbooks=tuple(_runbooks(expect, estate)),
+        slo_recovered=_slo_recovered(expect, estate),
+    )
+    return experiment
+
+
+_SLUG = "lower-case letters, digits and dashes, such as claims-customer-latency"
+
+
+def _is_slug(value: str) -> bool:
+    return bool(value) and all(c.islower() or c.isdigit() or c == "-" for c in value)
+
+
+def _tags(doc: Fields) -> list[str]:
+    return doc.get("tags", list, [], check=lambda v: all(t in TAGS for t in v),
+                   accepted=f"a list of: {', '.join(TAGS)}")
+
+
+def _load(entry: Fields) -> LoadSpec:
+    entry.require_known(["journey", "arrival_rate_per_s"])
+    return LoadSpec(
+        journey=entry.choice("journey", JOURNEYS),
+        arrival_rate_per_s=entry.get(
+            "arrival_rate_per_s", (int, float), check=lambda v: 0 < v <= 200,
+            accepted="a number of journeys per second, above 0 and at most 200"),
+    )
+
+
+def _slo_names(entry: Fields, key: str, estate: Estate) -> list[str]:
+    names = entry.string_list(key, [])
+    for index, name in enumerate(names):
+        if name not in estate.slos:
+            entry.fail(entry.here + (key, index), name,
+                       f"a service with an SLO: {', '.join(estate.slos)}")
+    return names
+
+
+def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
+    entries = doc.items("faults")
+    if not entries:
+        doc.fail(("faults",), [], "at least one fault")
+    faults = []
+    for entry in entries:
+        kind = entry.choice("kind", FAULT_KINDS)
+        attributes_spec = FAULT_KINDS[kind]
+        entry.require_known(["name", "kind", "route", "start_after_s", "duration_s",
+                             *attributes_spec])
+        route = entry.get("route", str)
+        if route not in estate.routes:
+            entry.fail(entry.here + ("route",), route,
+                       "a route declared in config/estate.yaml: "
+                       + ", ".join(estate.routes))
+        attributes = {
+            key: entry.number(key) if default is None else entry.number(key, default)
+            for key, default in attributes_spec.items()
+        }
+        faults.append(FaultSpec(
+            name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
+            kind=kind,
+            route=route,
+            start_after_s=entry.number("start_after_s", 0.0),
+            duration_s=entry.number("duration_s", minimum=1),
+            attributes=attributes,
+            where=entry.doc.where(entry.here),
+        ))
+    _unique([f.name for f in faults], "fault name", doc.doc.where(("faults",)))
+    return faults
+
+
+def _alerts(expect: Fields, alert_names: set[str]) -> list[AlertExpectation]:
+    alerts = []
+    for entry in expect.items("alerts", []):
+        entry.require_known(["name", "fires", "resolves"])
+        name = entry.get("name", str)
+        if name not in alert_names:
+            entry.fail(entry.here + ("name",), name,
+                       "an alert the estate defines: " + ", ".join(sorted(alert_names)))
+        fires = entry.get("fires", bool, True)
+        alerts.append(AlertExpectation(name, fires, entry.get("resolves", bool, fires)))
+    return alerts
+
+
+def _runbooks(expect: Fields, estate: Estate) -> list[RunbookExpectation]:
+    runbooks = []
+    for entry in expect.items("runbooks", []):
+        entry.require_known(["name", "finished_within_s"])
+        name = entry.choice("name", estate.runbooks)
+        runbooks.append(RunbookExpectation(
+            name, entry.number("finished_within_s", minimum=0.1)))
+    return runbooks
+
+
+def _slo_recovered(expect: Fields, estate: Estate) -> SLOExpectation | None:
+    if "slo_recovered" not in expect.data:
+        return None
+    entry = expect.child("slo_recovered")
+    entry.require_known(["service", "within_s", "hold_s"])
+    service = entry.choice("service", estate.slos)
+    hold_s = entry.number("hold_s", 5.0, minimum=1)
+    within_s = entry.number("within_s", minimum=0.1)
+    obs = estate.observability
+    floor_s = obs.rate_window_s + obs.scrape_interval_s + hold_s
+    if within_s < floor_s:
+        entry.fail(entry.here + ("within_s",), within_s,
+                   f"at least {floor_s:g} s: the SLO is measured over a "
+                   f"{obs.rate_window_s:g} s rate window scraped every "
+                   f"{obs.scrape_interval_s:g} s and must then hold {hold_s:g} s")
+    return SLOExpectation(service, within_s, hold_s)
+
+
+def _unique(names: list[str], what: str, where: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{where}: {what} {name!r} is used twice")
+        seen.add(name)

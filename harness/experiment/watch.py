@@ -1,0 +1,110 @@
+"""Background watchers that turn Prometheus state into journal events and series.
+
+Each watcher polls on its own thread, stops promptly when asked, and never
+lets a failed poll end the run: a failed poll is recorded as a gap (None),
+because silence must never read as health.
+"""
+
+import logging
+import threading
+
+from harness.config import SLO, Estate
+from harness.errors import StackError
+from harness.observe.prometheus import PrometheusAPI
+from harness.observe.rules import sli_exprs
+from harness.report.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+class _Poller:
+    def __init__(self, interval_s: float, name: str):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:
+                log.warning("poll failed in %s", self._thread.name, exc_info=True)
+            self._stop.wait(self.interval_s)
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+
+class AlertStateWatcher(_Poller):
+    """Records each alert's pending, firing and inactive transitions."""
+
+    def __init__(self, api: PrometheusAPI, journal: Journal, interval_s: float = 0.25):
+        super().__init__(interval_s, "alert-state-watcher")
+        self.api = api
+        self.journal = journal
+        self._states: dict[tuple, str] = {}
+
+    def poll(self) -> None:
+        seen = {}
+        for alert in self.api.alerts():
+            labels = alert.get("labels", {})
+            key = (labels.get("alertname"), labels.get("service", ""))
+            seen[key] = alert.get("state")
+        for key, state in seen.items():
+            if self._states.get(key) != state:
+                self.journal.record(f"alert_{state}", alertname=key[0], service=key[1])
+        for key in set(self._states) - set(seen):
+            self.journal.record("alert_inactive", alertname=key[0], service=key[1])
+        self._states = seen
+
+
+class SLOWatcher(_Poller):
+    """Samples each service's SLIs and whether its SLO holds right now."""
+
+    def __init__(self, api: PrometheusAPI, journal: Journal, estate: Estate,
+                 services: list[str]):
+        super().__init__(estate.observability.scrape_interval_s, "slo-watcher")
+        self.api = api
+        self.journal = journal
+        self.slos = [estate.slos[name] for name in services]
+        self.queries = {name: _queries(sli_exprs(estate, name)) for name in services}
+
+    def poll(self) -> None:
+        for slo in self.slos:
+            at_s = self.journal.now_s()
+            values = {}
+            for name, expr in self.queries[slo.service].items():
+                try:
+                    values[name] = self.api.scalar(expr)
+                except StackError:
+                    values[name] = None
+                self.journal.sample(f"{slo.service}:{name}", values[name], at_s)
+            self.journal.sample(f"slo_ok:{slo.service}", slo_holds(slo, values), at_s)
+
+
+def _queries(sli: dict[str, str]) -> dict[str, str]:
+    return {
+        "request_rate": sli["request_rate"],
+        "error_ratio": f"{sli['errors']} / {sli['total']}",
+        "slow_ratio": f"{sli['slow']} / {sli['count']}",
+    }
+
+
+def slo_holds(slo: SLO, values: dict[str, float | None]) -> float | None:
+    """1.0 when the SLO holds, 0.0 when it is burning, None when there is no data."""
+    rate = values.get("request_rate")
+    if rate is None or rate <= 0:
+        return None
+    errors = values.get("error_ratio")
+    slow = values.get("slow_ratio")
+    if errors is None or slow is None:
+        return None
+    ok = errors <= 1 - slo.availability_objective and slow <= 1 - slo.latency_objective
+    return 1.0 if ok else 0.0

@@ -1,0 +1,87 @@
+"""A game day: every experiment with a tag, one after another, and a scoreboard."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.config import load_estate
+from harness.errors import ConfigError
+from harness.experiment.runner import RunOptions, RunResult, run_experiment
+from harness.yamlfile import load_located
+
+
+@dataclass
+class GamedaySummary:
+    path: Path
+    results: list[RunResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        codes = [r.verdict.status.exit_code for r in self.results]
+        return max(codes) if codes else 2
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for result in self.results:
+            m = result.verdict.measurements
+            detect = m.get("time_to_detect_s", {})
+            ttd = min(detect.values()) if detect else None
+            ttr = m.get("time_to_recover_s")
+            rows.append((
+                result.experiment,
+                result.verdict.status.value,
+                f"{ttd:.1f} s" if ttd is not None else "-",
+                f"{ttr:.1f} s" if ttr is not None else "-",
+                str(result.report_dir / "summary.md"),
+            ))
+        return rows
+
+    def table(self) -> str:
+        header = ("experiment", "verdict", "detect", "recover", "report")
+        rows = [header, *self.rows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                 for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def find_experiments(paths: list[Path], tag: str) -> list[Path]:
+    """Experiment files under paths whose tags include tag, in name order."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(path.glob("*.yaml"))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ConfigError(f"experiment path {str(path)!r} does not exist")
+    return [f for f in files if tag in (load_located(f).data or {}).get("tags", [])]
+
+
+def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySummary:
+    load_estate(options.config_dir)
+    experiments = find_experiments(paths, tag)
+    if not experiments:
+        raise ConfigError(f"no experiment under {', '.join(map(str, paths))} has "
+                          f"tag {tag!r}")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = options.reports_dir / f"gameday-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = GamedaySummary(folder / "summary.md")
+    for path in experiments:
+        summary.results.append(run_experiment(path, options))
+        summary.path.write_text(_render(summary, tag))
+    return summary
+
+
+def _render(summary: GamedaySummary, tag: str) -> str:
+    lines = [f"# Game day ({tag})", "",
+             "| experiment | verdict | time to detect | time to recover | report |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(row)} |" for row in summary.rows()]
+    for result in summary.results:
+        if result.verdict.findings or result.verdict.reason:
+            lines += ["", f"## {result.experiment}", "", "```",
+                      result.verdict.explain(), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Runbooks, and the controller that runs them when alerts fire."""

@@ -1,0 +1,1 @@
+"""Run output: the journal of events, and the reports made from it."""

@@ -1,0 +1,99 @@
+"""The journal: every timestamped event of one run, in order.
+
+Events carry the wall-clock time and the seconds since the run started (from
+a monotonic clock, so a clock step cannot reorder them). Each event is also
+appended to journal.jsonl as it happens, so a run that dies mid-way still
+leaves its timeline on disk.
+"""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+JOURNAL_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    t_s: float  # seconds since the run started
+    wall: str  # ISO 8601, UTC
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """Thread-safe, append-only record of a run."""
+
+    def __init__(self, run_dir: Path, run_id: str, clock=time.monotonic):
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self._clock = clock
+        self._t0 = clock()
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self.series: dict[str, list[tuple[float, float | None]]] = {}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._stream = open(self.run_dir / "journal.jsonl", "a")  # noqa: SIM115
+
+    def now_s(self) -> float:
+        return round(self._clock() - self._t0, 3)
+
+    def record(self, kind: str, at_s: float | None = None, **fields: Any) -> Event:
+        event = Event(
+            kind=kind,
+            t_s=self.now_s() if at_s is None else round(at_s, 3),
+            wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            fields=fields,
+        )
+        with self._lock:
+            self._events.append(event)
+            if not self._stream.closed:
+                self._stream.write(json.dumps(asdict(event), default=str) + "\n")
+                self._stream.flush()
+        log.info("event %s at %.3f s %s", kind, event.t_s, fields)
+        return event
+
+    def sample(self, series: str, value: float | None, at_s: float | None = None) -> None:
+        """One point of a measured series, such as claims-api's error ratio."""
+        with self._lock:
+            self.series.setdefault(series, []).append(
+                (self.now_s() if at_s is None else at_s, value)
+            )
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        with self._lock:
+            ordered = sorted(self._events, key=lambda e: e.t_s)
+        return [e for e in ordered if kind is None or e.kind == kind]
+
+    def first(self, kind: str, **match: Any) -> Event | None:
+        for event in self.events(kind):
+            if all(event.fields.get(k) == v for k, v in match.items()):
+                return event
+        return None
+
+    def to_dict(self, extra: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            series = {name: list(points) for name, points in self.series.items()}
+        return {
+            "schema_version": JOURNAL_SCHEMA_VERSION,
+            "run_id": self.run_id,
+            **extra,
+            "events": [asdict(e) for e in self.events()],
+            "series": series,
+        }
+
+    def write(self, extra: dict[str, Any]) -> Path:
+        path = self.run_dir / "journal.json"
+        path.write_text(json.dumps(self.to_dict(extra), indent=2, default=str))
+        return path
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.close()

@@ -1,0 +1,254 @@
+"""The estate as local processes on 127.0.0.1: fault proxy, mocks, monitoring.
+
+Start-up order matters: the proxy routes are created first (their listen ports
+are what every mock is told to call), then the mocks, then Alertmanager and
+Prometheus, which only count as up once every scrape target answers.
+"""
+
+import enum
+import json
+import logging
+import secrets
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.config import Estate
+from harness.errors import StackError
+from harness.observe.alertmanager import AlertmanagerProcess
+from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
+from harness.proxy.client import ToxiproxyClient
+from harness.stack.binaries import ProxyChoice, choose_proxy
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.process import ManagedProcess
+
+log = logging.getLogger(__name__)
+
+
+class StackState(enum.Enum):
+    NEW = "new"  # nothing started yet
+    STARTING = "starting"  # processes are being started; stop() cleans up
+    UP = "up"  # every part answered its readiness check
+    STOPPED = "stopped"  # every process this stack started has exited
+    FAILED = "failed"  # start-up failed; what had started was stopped
+
+
+@dataclass
+class Endpoints:
+    """Where everything of one running estate can be reached."""
+
+    proxy_api: str
+    proxy_kind: str
+    services: dict[str, str]
+    externals: dict[str, str]
+    routes: dict[str, str]
+    front: dict[str, str]
+    prometheus: str
+    alertmanager: str
+    webhook: str
+    admin_token: str
+    run_dir: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+class LocalStack:
+    """Starts and stops one estate; each instance owns its ports and folders."""
+
+    def __init__(
+        self,
+        estate: Estate,
+        run_dir: Path,
+        webhook_url: str,
+        without_alerts: tuple[str, ...] = (),
+        proxy_choice: ProxyChoice | None = None,
+    ):
+        self.estate = estate
+        self.run_dir = Path(run_dir)
+        self.webhook_url = webhook_url
+        self.without_alerts = without_alerts
+        self.proxy_choice = proxy_choice or choose_proxy()
+        self.state = StackState.NEW
+        self.admin_token = secrets.token_urlsafe(24)
+        self.processes: list[ManagedProcess] = []
+        self.created_routes: list[str] = []
+        self.proxy: ToxiproxyClient | None = None
+        self.endpoints: Endpoints | None = None
+
+    def start(self) -> Endpoints:
+        if self.state is not StackState.NEW:
+            raise StackError(f"stack already used (state {self.state.value})")
+        self.state = StackState.STARTING
+        try:
+            self.endpoints = self._start_all()
+        except BaseException:
+            self.state = StackState.FAILED
+            self.stop()
+            raise
+        self.state = StackState.UP
+        return self.endpoints
+
+    def _start_all(self) -> Endpoints:
+        proxy_url = self._start_proxy()
+        mock_ports = {name: free_port() for name in self._mock_names()}
+        routes = self._create_routes(mock_ports)
+        self._start_mocks(mock_ports, routes)
+        alertmanager_url = self._start_alertmanager()
+        prometheus_url = self._start_prometheus(mock_ports, alertmanager_url)
+        return self._endpoints(proxy_url, mock_ports, routes, prometheus_url,
+                               alertmanager_url)
+
+    def _mock_names(self) -> list[str]:
+        return list(self.estate.services) + list(self.estate.externals)
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        process = ManagedProcess(name, argv, self.run_dir / "logs" / f"{name}.out")
+        self.processes.append(process)
+        return process.start()
+
+    def _start_proxy(self) -> str:
+        choice = self.proxy_choice
+        if choice.kind == "external":
+            url = choice.url
+        else:
+            port = free_port()
+            url = f"http://{LOOPBACK}:{port}"
+            if choice.kind == "toxiproxy-server":
+                argv = [choice.executable, "-host", LOOPBACK, "-port", str(port)]
+            else:
+                argv = [sys.executable, "-m", "harness.proxy", "--host", LOOPBACK,
+                        "--port", str(port)]
+            self._spawn("fault-proxy", argv).wait_http_ok(f"{url}/version")
+        self.proxy = ToxiproxyClient(url)
+        log.info("fault proxy ready: %s (%s)", url, choice.kind)
+        return url
+
+    def _create_routes(self, mock_ports: dict[str, int]) -> dict[str, str]:
+        existing = self.proxy.proxies()
+        clash = sorted(set(existing) & set(self.estate.routes))
+        if clash:
+            raise StackError(
+                f"the fault proxy at {self.proxy.base_url} already has routes "
+                f"{', '.join(clash)}; another run may be using it. Delete them "
+                "or point TOXIPROXY_URL at a server of your own."
+            )
+        listens = {}
+        for name, route in self.estate.routes.items():
+            created = self.proxy.create_proxy(
+                name=name,
+                listen=f"{LOOPBACK}:0",
+                upstream=f"{LOOPBACK}:{mock_ports[route.upstream]}",
+            )
+            self.created_routes.append(name)
+            listens[name] = created["listen"]
+        return listens
+
+    def _mock_config(self, name: str, port: int, routes: dict[str, str]) -> dict:
+        dependencies = {}
+        service = self.estate.services.get(name)
+        for upstream in service.dependencies if service else ():
+            route = self.estate.route_for(name, upstream)
+            dependencies[upstream] = {
+                "url": f"http://{routes[route.name]}",
+                "timeout_s": route.timeout_s,
+            }
+        return {
+            "service": name,
+            "host": LOOPBACK,
+            "port": port,
+            "data_dir": str(self.run_dir / "data"),
+            "log_dir": str(self.run_dir / "logs"),
+            "admin_token": self.admin_token,
+            "latency_buckets_s": self.estate.latency_buckets_s(),
+            "dependencies": dependencies,
+            "seed": {"random_seed": self.estate.seed.random_seed,
+                     "customers": self.estate.seed.customers},
+            "version": "1.0.0",
+        }
+
+    def _start_mocks(self, mock_ports: dict[str, int], routes: dict[str, str]) -> None:
+        config_dir = self.run_dir / "mock-config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        started = []
+        for name, port in mock_ports.items():
+            path = config_dir / f"{name}.json"
+            path.write_text(json.dumps(self._mock_config(name, port, routes), indent=2))
+            argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
+            started.append((self._spawn(name, argv), port))
+        for process, port in started:
+            process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=30)
+
+    def _start_alertmanager(self) -> str:
+        alertmanager = AlertmanagerProcess(
+            workdir=self.run_dir / "alertmanager",
+            port=free_port(),
+            webhook_url=self.webhook_url,
+            observability=self.estate.observability,
+            log_path=self.run_dir / "logs" / "alertmanager.out",
+        )
+        self.processes.append(alertmanager.process)
+        alertmanager.start()
+        return alertmanager.url
+
+    def _start_prometheus(self, mock_ports: dict[str, int], alertmanager_url: str) -> str:
+        jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
+        prometheus = PrometheusProcess(
+            workdir=self.run_dir / "prometheus",
+            port=free_port(),
+            estate=self.estate,
+            scrape_jobs=jobs,
+            alertmanager_url=alertmanager_url,
+            without_alerts=self.without_alerts,
+            log_path=self.run_dir / "logs" / "prometheus.out",
+        )
+        self.processes.append(prometheus.process)
+        prometheus.start()
+        with PrometheusAPI(prometheus.url) as api:
+            api.wait_targets_up(list(jobs), timeout_s=30)
+        return prometheus.url
+
+    def _endpoints(self, proxy_url, mock_ports, routes, prometheus_url,
+                   alertmanager_url) -> Endpoints:
+        def url(name: str) -> str:
+            return f"http://{LOOPBACK}:{mock_ports[name]}"
+
+        return Endpoints(
+            proxy_api=proxy_url,
+            proxy_kind=self.proxy_choice.kind,
+            services={name: url(name) for name in self.estate.services},
+            externals={name: url(name) for name in self.estate.externals},
+            routes=routes,
+            front={name: f"http://{routes[f'client_to_{name}']}"
+                   for name in self.estate.services
+                   if f"client_to_{name}" in routes},
+            prometheus=prometheus_url,
+            alertmanager=alertmanager_url,
+            webhook=self.webhook_url,
+            admin_token=self.admin_token,
+            run_dir=str(self.run_dir),
+            pids={p.name: p.pid for p in self.processes if p.pid},
+        )
+
+    def stop(self) -> None:
+        """Delete the routes this stack made and stop its processes, newest first."""
+        if self.state is StackState.STOPPED:
+            return
+        if self.proxy_choice.kind == "external" and self.proxy is not None:
+            self._delete_routes()
+        for process in reversed(self.processes):
+            try:
+                process.stop()
+            except Exception:
+                log.warning("could not stop %s (pid %s)", process.name, process.pid,
+                            exc_info=True)
+        self.state = StackState.STOPPED
+
+    def _delete_routes(self) -> None:
+        for name in self.created_routes:
+            try:
+                self.proxy.delete_proxy(name)
+            except Exception:
+                log.warning("could not delete route %s on %s", name,
+                            self.proxy.base_url, exc_info=True)

@@ -1,0 +1,104 @@
+"""Experiment files: valid ones load whole, bad ones are refused precisely."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import load_estate
+from harness.errors import ConfigError
+from harness.experiment.schema import load_experiment
+
+REPO = Path(__file__).resolve().parents[2]
+ALERTS = {"ClaimsApiHighErrorRate", "ClaimsApiHighLatency", "ServiceDown"}
+
+
+@pytest.fixture(scope="module")
+def estate():
+    return load_estate(REPO / "config")
+
+
+def base() -> dict:
+    return yaml.safe_load((REPO / "experiments/claims-customer-latency.yaml").read_text())
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_library_experiment_is_valid(estate):
+    exp = load_experiment(REPO / "experiments/claims-customer-latency.yaml", estate,
+                          ALERTS)
+
+    assert exp.faults[0].route == "claims-api_to_customer-api"
+    assert exp.faults[0].attributes == {"latency_ms": 1500.0, "jitter_ms": 0.0}
+    assert exp.fault_window_s == 35
+
+
+def change(data: dict, dotted: str, value) -> dict:
+    target = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[parts[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        ("faults.0.route", "claims-api_to_nowhere",
+         "field 'faults[0].route' is 'claims-api_to_nowhere'; expected a route"),
+        ("faults.0.latency_ms", -5, "field 'faults[0].latency_ms' is -5; expected a number >= 0"),
+        ("faults.0.latency_ms", "slow", "field 'faults[0].latency_ms' is 'slow'"),
+        ("faults.0.kind", "meteor", "expected one of: latency, outage"),
+        ("faults.0.duration_s", 0, "field 'faults[0].duration_s' is 0; expected a number >= 1"),
+        ("load.arrival_rate_per_s", 0, "field 'load.arrival_rate_per_s' is 0"),
+        ("load.journey", "buy_a_boat", "field 'load.journey' is 'buy_a_boat'"),
+        ("expect.alerts.0.name", "NoSuchAlert", "field 'expect.alerts[0].name' is 'NoSuchAlert'"),
+        ("expect.runbooks.0.name", "nope", "field 'expect.runbooks[0].name' is 'nope'"),
+        ("expect.slo_recovered.within_s", 2, "expected at least 11 s"),
+        ("steady_state.slos", ["billing-api"], "field 'steady_state.slos[0]' is 'billing-api'"),
+        ("tags", ["nightly"], "field 'tags' is ['nightly']"),
+        ("name", "Has Spaces", "field 'name' is 'Has Spaces'"),
+        ("faults.0.lattency_ms", 3, "unknown field 'faults[0].lattency_ms'"),
+    ],
+)
+def test_bad_input_names_field_value_and_what_is_accepted(
+    tmp_path, estate, dotted, value, expected
+):
+    path = write(tmp_path, change(base(), dotted, value))
+
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(path, estate, ALERTS)
+
+    assert expected in str(caught.value)
+    assert str(path) + ":" in str(caught.value), "the message names file and line"
+
+
+def test_the_line_points_at_the_bad_field(tmp_path, estate):
+    path = write(tmp_path, change(base(), "faults.0.latency_ms", -1))
+    line_no = next(i for i, line in enumerate(path.read_text().splitlines(), 1)
+                   if "latency_ms" in line)
+
+    with pytest.raises(ConfigError, match=rf"{path}:{line_no}:"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_not_yaml_is_refused_with_the_file(tmp_path, estate):
+    path = tmp_path / "broken.yaml"
+    path.write_text("faults: [\n")
+
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_a_missing_file_is_refused(tmp_path, estate):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_experiment(tmp_path / "absent.yaml", estate, ALERTS)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)

@@ -1,0 +1,187 @@
+"""Every kind of verdict, shown to fail when its condition breaks."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.experiment.schema import (
+    AlertExpectation,
+    Experiment,
+    FaultSpec,
+    LoadSpec,
+    RunbookExpectation,
+    SLOExpectation,
+)
+from harness.experiment.verdict import Observed, Status, first_hold, judge
+from harness.report.journal import Event
+
+ALERT = "ClaimsApiHighErrorRate"
+RUNBOOK = "claims-customer-fallback"
+DETECT = {ALERT: SimpleNamespace(total_s=6.0, terms={})}
+RESOLVE_S = 10.0
+ANSWERS = {RUNBOOK: (ALERT,)}
+
+
+def experiment(**overrides) -> Experiment:
+    fields = dict(
+        name="x", hypothesis="h", path=Path("x.yaml"), tags=(),
+        load=LoadSpec("file_a_claim", 4), steady_state_s=10,
+        steady_state_services=("claims-api",),
+        faults=(FaultSpec("f", "latency", "claims-api_to_customer-api", 0, 30,
+                          {"latency_ms": 1500, "jitter_ms": 0}, "x.yaml:1"),),
+        alerts=(AlertExpectation(ALERT, fires=True, resolves=True),),
+        runbooks=(RunbookExpectation(RUNBOOK, finished_within_s=5),),
+        slo_recovered=SLOExpectation("claims-api", recovered_within_s=20, hold_s=5),
+    )
+    fields.update(overrides)
+    return Experiment(**fields)
+
+
+def ev(kind: str, t_s: float, **fields) -> Event:
+    return Event(kind, t_s, "", fields)
+
+
+def good_events() -> list[Event]:
+    return [
+        ev("fault_injected", 10.0, fault="f"),
+        ev("alert_notified", 14.0, alertname=ALERT, status="firing"),
+        ev("runbook_started", 14.1, runbook=RUNBOOK),
+        ev("runbook_finished", 14.5, runbook=RUNBOOK),
+        ev("alert_notified", 22.0, alertname=ALERT, status="resolved"),
+        ev("fault_rolled_back", 40.0, fault="f"),
+    ]
+
+
+def slo_series(bad_from: float, good_from: float, end: float = 50.0) -> list:
+    points = []
+    t = 0.0
+    while t <= end:
+        points.append((t, 0.0 if bad_from <= t < good_from else 1.0))
+        t += 1.0
+    return points
+
+
+def observed(events=None, slo=None) -> Observed:
+    return Observed(
+        events=sorted(events if events is not None else good_events(),
+                      key=lambda e: e.t_s),
+        slo_ok={"claims-api": slo if slo is not None else slo_series(11, 21)},
+    )
+
+
+def verdict_of(exp=None, obs=None):
+    return judge(exp or experiment(), obs or observed(), DETECT, RESOLVE_S, ANSWERS)
+
+
+def test_a_run_that_meets_every_expectation_passes():
+    verdict = verdict_of()
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+    assert verdict.measurements["time_to_detect_s"][ALERT] == pytest.approx(4.0)
+    assert verdict.measurements["time_to_recover_s"] == pytest.approx(11.0)
+
+
+def test_an_alert_never_notified_fails_naming_the_alert():
+    events = [e for e in good_events() if e.kind != "alert_notified"]
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert verdict.status is Status.FAILED
+    assert any(ALERT in f.expectation and "never" in f.observed
+               for f in verdict.findings)
+
+
+def test_an_alert_notified_after_its_deadline_fails():
+    events = good_events()
+    events[1] = ev("alert_notified", 16.5, alertname=ALERT, status="firing")
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert verdict.status is Status.FAILED
+    assert "6.5 s" in verdict.findings[0].observed
+
+
+def test_an_alert_that_never_resolves_fails():
+    events = [e for e in good_events() if e.fields.get("status") != "resolved"]
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert [f.expectation for f in verdict.findings] == [f"alert {ALERT} resolves"]
+
+
+def test_an_alert_expected_silent_that_fires_fails():
+    exp = experiment(alerts=(AlertExpectation(ALERT, fires=False, resolves=False),))
+
+    verdict = verdict_of(exp=exp)
+
+    assert verdict.status is Status.FAILED
+    assert "stays silent" in verdict.findings[0].expectation
+
+
+def test_a_disabled_runbook_fails_naming_the_runbook():
+    events = [e for e in good_events() if not e.kind.startswith("runbook")]
+    events.append(ev("runbook_skipped", 14.1, runbook=RUNBOOK, reason="disabled"))
+
+    verdict = verdict_of(obs=observed(events, slo=slo_series(11, 60)))
+
+    assert verdict.status is Status.FAILED
+    runbook_findings = [f for f in verdict.findings if RUNBOOK in f.expectation]
+    assert runbook_findings and "disabled" in runbook_findings[0].observed
+
+
+def test_a_slow_runbook_fails():
+    events = good_events()
+    events[3] = ev("runbook_finished", 21.0, runbook=RUNBOOK)
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert any(RUNBOOK in f.expectation for f in verdict.findings)
+
+
+def test_an_slo_that_only_recovers_after_rollback_fails():
+    verdict = verdict_of(obs=observed(slo=slo_series(11, 41)))
+
+    assert verdict.status is Status.FAILED
+    assert any("SLO" in f.expectation for f in verdict.findings)
+
+
+def test_an_slo_recovered_too_late_fails():
+    verdict = verdict_of(obs=observed(slo=slo_series(11, 35)))
+
+    assert any("SLO" in f.expectation and "after mitigation" in f.observed
+               for f in verdict.findings)
+
+
+def test_no_data_is_not_health():
+    silent = [(float(t), None) for t in range(60)]
+
+    verdict = verdict_of(obs=observed(slo=silent))
+
+    assert verdict.status is Status.FAILED
+
+
+def test_no_fault_injected_is_an_error_never_a_pass():
+    events = [e for e in good_events() if e.kind != "fault_injected"]
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert verdict.status is Status.ERROR
+    assert verdict.status.exit_code == 2
+
+
+def test_exit_codes():
+    assert [s.exit_code for s in Status] == [0, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        ([(0, 1.0), (1, 1.0), (2, 1.0)], 0),
+        ([(0, 1.0), (1, 0.0), (2, 1.0), (3, 1.0), (4, 1.0)], 2),
+        ([(0, 1.0), (1, None), (2, 1.0)], None),
+        ([(0, 0.0), (1, 0.0)], None),
+    ],
+)
+def test_first_hold(samples, expected):
+    assert first_hold(samples, after_s=0, hold_s=2) == expected
