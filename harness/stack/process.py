@@ -71,9 +71,11 @@ class ManagedProcess:
             )
         except OSError as exc:
             log_file.close()
-            raise StackError(f"{self.name}: cannot start {self.argv[0]!r}: {exc}") from exc
+            raise StackError(
+                f"{self.name}: cannot start {self.argv[0]!r}: {exc}"
+            ) from exc
         self._log_file = log_file
-        log.info("started process", extra={"process": self.name, "pid": self.pid})
+        log.info("started process %s (pid %s)", self.name, self.pid)
         return self
 
     def running(self) -> bool:

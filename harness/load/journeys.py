@@ -1,0 +1,440 @@
+"""Locust user journeys against the insurer's APIs, started at a fixed arrival rate.
+
+This file runs only inside the `locust` process (see harness.load.runner):
+Locust is built on gevent, which must never share a process with asyncio.
+It reads its settings from the JSON file named by HARNESS_LOAD_CONFIG.
+
+One ArrivalDriver user starts journeys on an open-model schedule (see
+harness.load.arrivals), each in its own greenlet, at most max_in_flight at a
+time. Besides Locust's CSVs it writes, next to them:
+
+- <csv prefix>_journeys.json: arrivals, starts, drops and outcomes of journeys,
+  rewritten every second and once more when the test stops;
+- <csv prefix>_final_*.csv: Locust's stats as they stood when the test stopped.
+  Locust rewrites its own CSVs only once a second and does not rewrite them at
+  exit, so they can miss up to the last second of requests.
+
+All journeys run in this one process, on one CPU core; there are no Locust
+workers yet. Measured against local stand-ins, it kept 400 journeys (1200
+requests) per second on schedule; past what it can keep, schedule_lag_max_ms
+in the journey counts grows, which is how a run shows that the generator, not
+the system under test, was slow.
+"""
+
+import csv
+import io
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.pool import Pool
+from locust import User, events, task
+from locust.contrib.fasthttp import FastHttpSession
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+from harness.load.arrivals import count_due, seeded_offsets
+from harness.load.settings import CONFIG_ENV_VAR, LoadSettings
+
+log = logging.getLogger(__name__)
+
+DROPPED_REQUEST_TYPE = "JOURNEY"
+DROPPED_REQUEST_NAME = "journey dropped: max_in_flight"
+COUNTS_WRITE_INTERVAL_S = 1.0
+INCIDENT_WINDOW_DAYS = 30
+CLAIM_DESCRIPTIONS = (
+    "Rear-ended at a junction, bumper and tail light damaged",
+    "Burst pipe under the kitchen sink, flooring soaked",
+    "Hail damage to the roof and a skylight",
+    "Bicycle stolen from a locked garage",
+    "Windscreen cracked by a stone on the motorway",
+    "Laptop dropped on a train, screen broken",
+)
+
+
+class JourneyDropped(Exception):
+    """An arrival found max_in_flight journeys running and was not started."""
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    """What one customer files: a claim against their own policy."""
+
+    number: int
+    amount_cents: int
+    description: str
+    incident_date: date
+
+    @property
+    def customer_id(self) -> str:
+        return f"CUST-{self.number:06d}"
+
+    @property
+    def policy_id(self) -> str:
+        # Seeded data: customer CUST-<n> owns policy POL-<n>.
+        return f"POL-{self.number:06d}"
+
+    def as_claim(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "customer_id": self.customer_id,
+            "amount_cents": self.amount_cents,
+            "description": self.description,
+            "incident_date": self.incident_date.isoformat(),
+        }
+
+
+def draw_claim(rng: random.Random, customers: int, today: date) -> ClaimInput:
+    """Pick a customer uniformly and invent a plausible recent claim for them."""
+    days_ago = rng.randrange(INCIDENT_WINDOW_DAYS)
+    return ClaimInput(
+        number=rng.randint(1, customers),
+        amount_cents=rng.randint(10_000, 500_000),
+        description=rng.choice(CLAIM_DESCRIPTIONS),
+        incident_date=today - timedelta(days=days_ago),
+    )
+
+
+class StepClient:
+    """Sends journey steps and records each in Locust's stats under its route."""
+
+    def __init__(
+        self, session: FastHttpSession, targets: dict[str, str], timeout_s: float
+    ):
+        self.session = session
+        self.targets = {name: url.rstrip("/") for name, url in targets.items()}
+        self.timeout_s = timeout_s
+
+    def call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        name: str,
+        expected_status: int,
+        body: dict[str, Any] | None = None,
+    ) -> bool:
+        """Send one request; True when it answered expected_status in time."""
+        url = self.targets[service] + path
+        with self.session.request(
+            method, url, name=name, json=body, catch_response=True
+        ) as response:
+            failure = self._failure(response, expected_status)
+            if failure is None:
+                return True
+            response.failure(failure)
+            return False
+
+    def _failure(self, response: Any, expected_status: int) -> "StepFailed | None":
+        error = response.request_meta["exception"]
+        if error is not None:
+            return describe_error(error, expected_status, self.timeout_s)
+        if response.status_code != expected_status:
+            return StepFailed(
+                f"HTTP {response.status_code}, expected {expected_status}"
+            )
+        # The socket timeouts bound each read, not the whole exchange: an
+        # answer trickled out slowly is only judged here, after it arrived, so
+        # it can hold its journey longer than request_timeout_s.
+        elapsed_s = response.request_meta["response_time"] / 1000
+        if elapsed_s > self.timeout_s:
+            return StepFailed(
+                f"answered after {elapsed_s:.1f} s, over request_timeout_s = "
+                f"{self.timeout_s:g} s"
+            )
+        return None
+
+
+class StepFailed(Exception):
+    """Why a journey step failed, worded without the URL it called.
+
+    Locust groups failures by their text; a URL holding a customer's ID would
+    split one cause into a row per customer.
+    """
+
+
+def describe_error(
+    error: Exception, expected_status: int, timeout_s: float
+) -> StepFailed:
+    """Turn a client error into a StepFailed that names only its cause."""
+    status = getattr(error, "code", None)
+    if isinstance(status, int) and status > 0:
+        return StepFailed(f"HTTP {status}, expected {expected_status}")
+    # geventhttpclient wraps socket errors in an error that carries the URL.
+    original = getattr(error, "original", None)
+    cause = original if isinstance(original, BaseException) else error
+    if isinstance(cause, TimeoutError | gevent.Timeout):
+        return StepFailed(f"no answer within request_timeout_s = {timeout_s:g} s")
+    detail = getattr(cause, "text", None) or str(cause)
+    return StepFailed(f"{type(cause).__name__}: {detail}")
+
+
+def file_a_claim(steps: StepClient, claim: ClaimInput) -> bool:
+    """Look up the customer and their policy, then file a claim; stop at a failure.
+
+    Only status codes are checked: the journey does not yet read the bodies,
+    so a policy answered for the wrong customer would pass.
+    """
+    return (
+        steps.call(
+            "GET",
+            "customer-api",
+            f"/customers/{claim.customer_id}",
+            "GET /customers/{id}",
+            200,
+        )
+        and steps.call(
+            "GET",
+            "policy-api",
+            f"/policies/{claim.policy_id}",
+            "GET /policies/{id}",
+            200,
+        )
+        and steps.call(
+            "POST", "claims-api", "/claims", "POST /claims", 201, claim.as_claim()
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Journey:
+    draw: Callable[[random.Random, int, date], Any]
+    run: Callable[[StepClient, Any], bool]
+
+
+JOURNEYS = {"file_a_claim": Journey(draw=draw_claim, run=file_a_claim)}
+
+
+@dataclass
+class JourneyTally:
+    """What happened to every arrival of one run; written as JSON for the runner."""
+
+    journey: str
+    arrival_process: str
+    offered_rate_per_s: float
+    max_in_flight: int
+    started: int = 0
+    dropped: int = 0
+    completed: int = 0
+    failed: int = 0
+    arrivals_due: int = 0
+    elapsed_s: float = 0.0
+    in_flight_peak: int = 0
+    schedule_lag_max_ms: float = 0.0
+    stopped: bool = False
+    started_per_second: Counter = field(default_factory=Counter)
+
+    def as_json(self) -> str:
+        data = {k: v for k, v in vars(self).items() if k != "started_per_second"}
+        data["started_per_second"] = sorted(self.started_per_second.items())
+        return json.dumps(data)
+
+
+class OpenModelDriver:
+    """Starts journeys on schedule, however long the earlier ones take."""
+
+    def __init__(self, user: User, settings: LoadSettings, counts_path: Path | None):
+        self.environment = user.environment
+        self.settings = settings
+        self.journey = JOURNEYS[settings.journey]
+        self.counts_path = counts_path
+        self.counts = JourneyTally(
+            journey=settings.journey,
+            arrival_process=settings.arrival_process,
+            offered_rate_per_s=settings.arrival_rate_per_s,
+            max_in_flight=settings.max_in_flight,
+        )
+        self.steps = StepClient(
+            _session(user, settings), dict(settings.targets), settings.request_timeout_s
+        )
+        self.journeys_in_flight = Pool(settings.max_in_flight)
+        self.data_rng = random.Random(f"journey-data:{settings.random_seed}")
+        self.offsets = seeded_offsets(
+            settings.arrival_process,
+            settings.arrival_rate_per_s,
+            settings.random_seed,
+        )
+        self.origin = time.monotonic()
+        self.next_offset_s: float | None = None
+        self.writer = gevent.spawn(self._write_counts_every_second)
+
+    def drive(self) -> None:
+        self.origin = time.monotonic()
+        for offset_s in self.offsets:
+            self.next_offset_s = offset_s
+            self._sleep_until(self.origin + offset_s)
+            self.next_offset_s = None
+            self._arrive()
+
+    def finish(self) -> None:
+        """Stop every journey and writer, then write the final counts.
+
+        Journeys still in flight are cut off; their unfinished requests are in
+        no stats, and the counts show them as started but neither completed
+        nor failed.
+        """
+        self.journeys_in_flight.kill(block=True)
+        self.writer.kill(block=True)
+        self.counts.elapsed_s = time.monotonic() - self.origin
+        self.counts.arrivals_due = self._arrivals_due(self.counts.elapsed_s)
+        self.counts.stopped = True
+        self._write_counts()
+        log.info(
+            "journeys stopped: %s started, %s dropped, %s due in %.1f s",
+            self.counts.started,
+            self.counts.dropped,
+            self.counts.arrivals_due,
+            self.counts.elapsed_s,
+        )
+
+    def _sleep_until(self, due: float) -> None:
+        delay_s = due - time.monotonic()
+        if delay_s > 0:
+            gevent.sleep(delay_s)
+        lag_ms = (time.monotonic() - due) * 1000
+        self.counts.schedule_lag_max_ms = max(self.counts.schedule_lag_max_ms, lag_ms)
+
+    def _arrive(self) -> None:
+        if self.journeys_in_flight.full():
+            self._drop()
+            return
+        journey_input = self.journey.draw(
+            self.data_rng, self.settings.customers, date.today()
+        )
+        self.journeys_in_flight.spawn(self._run_one, journey_input)
+        self.counts.started += 1
+        self.counts.started_per_second[int(time.time())] += 1
+        in_flight = len(self.journeys_in_flight)
+        self.counts.in_flight_peak = max(self.counts.in_flight_peak, in_flight)
+
+    def _drop(self) -> None:
+        self.counts.dropped += 1
+        self.environment.events.request.fire(
+            request_type=DROPPED_REQUEST_TYPE,
+            name=DROPPED_REQUEST_NAME,
+            # None keeps the drop out of the response-time percentiles.
+            response_time=None,
+            response_length=0,
+            exception=JourneyDropped(
+                f"{self.settings.max_in_flight} journeys already in flight"
+            ),
+            context={},
+            start_time=time.time(),
+        )
+
+    def _run_one(self, journey_input: Any) -> None:
+        try:
+            succeeded = self.journey.run(self.steps, journey_input)
+        except Exception as exc:
+            # A bug in the journey itself: count it and make Locust report it.
+            log.exception("journey %s raised", self.settings.journey)
+            self.environment.events.user_error.fire(
+                user_instance=None, exception=exc, tb=exc.__traceback__
+            )
+            succeeded = False
+        if succeeded:
+            self.counts.completed += 1
+        else:
+            self.counts.failed += 1
+
+    def _arrivals_due(self, elapsed_s: float) -> int:
+        handled = self.counts.started + self.counts.dropped
+        pending = self.next_offset_s
+        if pending is None or pending > elapsed_s:
+            return handled
+        return handled + 1 + count_due(self.offsets, elapsed_s)
+
+    def _write_counts_every_second(self) -> None:
+        while True:
+            self._write_counts()
+            gevent.sleep(COUNTS_WRITE_INTERVAL_S)
+
+    def _write_counts(self) -> None:
+        if self.counts_path is None:
+            return
+        if not self.counts.stopped:
+            self.counts.elapsed_s = time.monotonic() - self.origin
+            self.counts.arrivals_due = self.counts.started + self.counts.dropped
+        _write_atomically(self.counts_path, self.counts.as_json())
+
+
+def _session(user: User, settings: LoadSettings) -> FastHttpSession:
+    # FastHttpSession (geventhttpclient) yields to other greenlets while it
+    # waits, keeps a connection pool that many greenlets of one user may share,
+    # and costs far less CPU per request than HttpUser's requests.Session, so
+    # the load generator is not what limits the arrival rate.
+    return FastHttpSession(
+        base_url=None,
+        request_event=user.environment.events.request,
+        user=user,
+        concurrency=settings.max_in_flight,
+        network_timeout=settings.request_timeout_s,
+        connection_timeout=settings.request_timeout_s,
+        # A retry would hide the very failure a fault is meant to cause.
+        max_retries=0,
+        headers={"User-Agent": "resilience-harness-load"},
+    )
+
+
+class ArrivalDriver(User):
+    """The one user of a run: it starts every journey on the arrival schedule."""
+
+    # One driver holds the whole schedule; a second would double the rate.
+    fixed_count = 1
+
+    def on_start(self) -> None:
+        settings = LoadSettings.load(Path(os.environ[CONFIG_ENV_VAR]))
+        counts_path = _output_path(self.environment, "_journeys.json")
+        self.driver = OpenModelDriver(self, settings, counts_path)
+        log.info(
+            "journey %s at %s per s (%s arrivals), at most %s in flight",
+            settings.journey,
+            settings.arrival_rate_per_s,
+            settings.arrival_process,
+            settings.max_in_flight,
+        )
+
+    @task
+    def drive_arrivals(self) -> None:
+        self.driver.drive()
+
+    def on_stop(self) -> None:
+        self.driver.finish()
+
+
+@events.test_stop.add_listener
+def write_final_stats(environment: Any, **_kwargs: Any) -> None:
+    """Snapshot Locust's stats now that every journey has stopped."""
+    if _output_path(environment, "") is None:
+        log.warning("no --csv prefix given; final stats not written")
+        return
+    stats_csv = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    writers = {
+        "_final_stats.csv": stats_csv.requests_csv,
+        "_final_failures.csv": stats_csv.failures_csv,
+        "_final_exceptions.csv": stats_csv.exceptions_csv,
+    }
+    for suffix, write_rows in writers.items():
+        text = io.StringIO(newline="")
+        write_rows(csv.writer(text))
+        _write_atomically(_output_path(environment, suffix), text.getvalue())
+
+
+def _output_path(environment: Any, suffix: str) -> Path | None:
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    return Path(prefix + suffix) if prefix else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # The runner may read while a write is under way; it must see whole files.
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)

@@ -1,0 +1,256 @@
+"""What a load run measured, read back from the files the Locust process wrote.
+
+Response-time percentiles are Locust's estimates: Locust keeps response times
+rounded to about two significant digits (whole ms below 100 ms, so a sub-ms
+answer reads 0), so a p95 of 2300 ms means "about 2.3 s", not an exact sample.
+Arrivals dropped at
+max_in_flight count as failed requests with no response time, so they raise
+the failure counts without pulling the percentiles down.
+"""
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import StackError
+
+log = logging.getLogger(__name__)
+
+AGGREGATED = "Aggregated"
+
+
+@dataclass(frozen=True)
+class RequestStats:
+    """One row of Locust's stats: a request name, or the aggregate of all."""
+
+    method: str
+    name: str
+    request_count: int
+    failure_count: int
+    median_ms: float
+    p95_ms: float
+    p99_ms: float
+    average_ms: float
+    max_ms: float
+    requests_per_s: float
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failure_count / self.request_count if self.request_count else 0.0
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """One kind of failure of one request name, and how often it happened."""
+
+    method: str
+    name: str
+    error: str
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One per-second row of Locust's stats history (percentiles: last ~10 s)."""
+
+    timestamp_unix: int
+    user_count: int
+    method: str
+    name: str
+    requests_per_s: float
+    failures_per_s: float
+    median_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    total_request_count: int
+    total_failure_count: int
+
+
+@dataclass(frozen=True)
+class JourneyCounts:
+    """Arrivals offered and journeys started, from the open-model driver."""
+
+    journey: str
+    arrival_process: str
+    offered_rate_per_s: float
+    max_in_flight: int
+    arrivals_due: int
+    started: int
+    dropped: int
+    completed: int
+    failed: int
+    elapsed_s: float
+    in_flight_peak: int
+    schedule_lag_max_ms: float
+    stopped_cleanly: bool
+    started_per_second: tuple[tuple[int, int], ...]
+
+    @property
+    def interrupted(self) -> int:
+        """Journeys still in flight when the run stopped."""
+        return self.started - self.completed - self.failed
+
+    @property
+    def arrivals(self) -> int:
+        """Arrivals the driver handled: each was started or dropped."""
+        return self.started + self.dropped
+
+    @property
+    def achieved_arrival_rate_per_s(self) -> float:
+        return self.arrivals / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def achieved_start_rate_per_s(self) -> float:
+        """Journeys started per second; below the arrival rate when some dropped."""
+        return self.started / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def offered_count(self) -> float:
+        """Journeys the offered rate asks for over the time the schedule ran."""
+        return self.offered_rate_per_s * self.elapsed_s
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Everything one load run measured."""
+
+    requests: dict[str, RequestStats]
+    aggregated: RequestStats
+    failures: tuple[FailureCount, ...]
+    exceptions: tuple[str, ...]
+    journeys: JourneyCounts
+    history: tuple[HistoryRow, ...]
+    exit_code: int | None
+    stats_are_final: bool
+    out_dir: Path
+
+    @property
+    def offered_journey_rate_per_s(self) -> float:
+        return self.journeys.offered_rate_per_s
+
+    @property
+    def achieved_journey_start_rate_per_s(self) -> float:
+        return self.journeys.achieved_start_rate_per_s
+
+    def history_of(self, name: str) -> tuple[HistoryRow, ...]:
+        return tuple(row for row in self.history if row.name == name)
+
+
+def read_result(prefix: Path, exit_code: int | None) -> LoadResult:
+    """Read the CSV and JSON files written under prefix by one Locust process."""
+    final = Path(f"{prefix}_final_stats.csv").exists()
+    if not final:
+        log.warning(
+            "no final stats at %s; using Locust's periodic CSVs, which may miss "
+            "the last second",
+            prefix,
+        )
+    kind = "_final" if final else ""
+    rows = [_request_stats(row) for row in _rows(prefix, f"{kind}_stats.csv")]
+    return LoadResult(
+        requests={row.name: row for row in rows if row.name != AGGREGATED},
+        aggregated=_aggregated(rows, prefix),
+        failures=tuple(_failure(row) for row in _rows(prefix, f"{kind}_failures.csv")),
+        exceptions=tuple(
+            row["Message"] for row in _rows(prefix, f"{kind}_exceptions.csv")
+        ),
+        journeys=_journey_counts(Path(f"{prefix}_journeys.json")),
+        history=tuple(_history_row(row) for row in _rows(prefix, "_stats_history.csv")),
+        exit_code=exit_code,
+        stats_are_final=final,
+        out_dir=prefix.parent,
+    )
+
+
+def _rows(prefix: Path, suffix: str) -> list[dict[str, str]]:
+    path = Path(f"{prefix}{suffix}")
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as exc:
+        raise StackError(f"Locust wrote no {path.name}: {exc}") from exc
+
+
+def _aggregated(rows: list[RequestStats], prefix: Path) -> RequestStats:
+    for row in rows:
+        if row.name == AGGREGATED:
+            return row
+    raise StackError(f"{prefix}_stats.csv has no {AGGREGATED!r} row")
+
+
+def _request_stats(row: dict[str, str]) -> RequestStats:
+    return RequestStats(
+        method=row["Type"],
+        name=row["Name"],
+        request_count=int(row["Request Count"]),
+        failure_count=int(row["Failure Count"]),
+        # The 50% column, not "Median Response Time": Locust clamps the latter
+        # to the exact min and max, so it can exceed the bucketed p95.
+        median_ms=_number(row["50%"]) or 0.0,
+        p95_ms=_number(row["95%"]) or 0.0,
+        p99_ms=_number(row["99%"]) or 0.0,
+        average_ms=_number(row["Average Response Time"]) or 0.0,
+        max_ms=_number(row["Max Response Time"]) or 0.0,
+        requests_per_s=_number(row["Requests/s"]) or 0.0,
+    )
+
+
+def _failure(row: dict[str, str]) -> FailureCount:
+    return FailureCount(
+        method=row["Method"],
+        name=row["Name"],
+        error=row["Error"],
+        occurrences=int(row["Occurrences"]),
+    )
+
+
+def _history_row(row: dict[str, str]) -> HistoryRow:
+    return HistoryRow(
+        timestamp_unix=int(row["Timestamp"]),
+        user_count=int(row["User Count"]),
+        method=row["Type"],
+        name=row["Name"],
+        requests_per_s=_number(row["Requests/s"]) or 0.0,
+        failures_per_s=_number(row["Failures/s"]) or 0.0,
+        median_ms=_number(row["50%"]),
+        p95_ms=_number(row["95%"]),
+        p99_ms=_number(row["99%"]),
+        total_request_count=int(row["Total Request Count"]),
+        total_failure_count=int(row["Total Failure Count"]),
+    )
+
+
+def _journey_counts(path: Path) -> JourneyCounts:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StackError(f"cannot read journey counts {path}: {exc}") from exc
+    if not data["stopped"]:
+        log.warning("journey counts at %s were not finalised; Locust was killed", path)
+    return JourneyCounts(
+        journey=data["journey"],
+        arrival_process=data["arrival_process"],
+        offered_rate_per_s=data["offered_rate_per_s"],
+        max_in_flight=data["max_in_flight"],
+        arrivals_due=data["arrivals_due"],
+        started=data["started"],
+        dropped=data["dropped"],
+        completed=data["completed"],
+        failed=data["failed"],
+        elapsed_s=data["elapsed_s"],
+        in_flight_peak=data["in_flight_peak"],
+        schedule_lag_max_ms=data["schedule_lag_max_ms"],
+        stopped_cleanly=data["stopped"],
+        started_per_second=tuple(tuple(pair) for pair in data["started_per_second"]),
+    )
+
+
+def _number(text: str) -> float | None:
+    # Locust writes "N/A" for percentiles of a name with no requests yet.
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,0 +1,121 @@
+"""Load settings are checked whole, before any process starts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.load.runner import LoadRun
+from harness.load.settings import JOURNEY_TARGETS, LoadSettings
+
+TARGETS = {
+    "customer-api": "http://127.0.0.1:18001",
+    "policy-api": "http://127.0.0.1:18002",
+    "claims-api": "http://127.0.0.1:18003",
+}
+EXAMPLE = {
+    "targets": TARGETS,
+    "journey": "file_a_claim",
+    "arrival_rate_per_s": 4.0,
+    "customers": 2000,
+    "random_seed": 1,
+    "request_timeout_s": 2.0,
+    "max_in_flight": 200,
+}
+
+
+def test_example_settings_survive_a_round_trip(tmp_path: Path) -> None:
+    settings = LoadSettings.from_dict(EXAMPLE)
+    settings.write(tmp_path / "settings.json")
+
+    loaded = LoadSettings.load(tmp_path / "settings.json")
+
+    assert loaded == settings
+    assert loaded.arrival_process == "poisson"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("arrival_rate_per_s", 0, "> 0"),
+        ("arrival_rate_per_s", -2.5, "> 0"),
+        ("arrival_rate_per_s", float("nan"), "> 0"),
+        ("arrival_rate_per_s", "4", "> 0"),
+        ("arrival_rate_per_s", True, "> 0"),
+        ("journey", "buy_a_policy", "file_a_claim"),
+        ("request_timeout_s", 0, "seconds > 0"),
+        ("customers", 0, ">= 1"),
+        ("max_in_flight", 2.5, ">= 1"),
+        ("random_seed", "one", "an integer"),
+        ("arrival_process", "bursty", "poisson, uniform"),
+    ],
+)
+def test_bad_value_names_field_value_and_what_is_accepted(
+    field: str, value: object, accepted: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LoadSettings.from_dict({**EXAMPLE, field: value})
+
+    message = str(caught.value)
+    assert f"'{field}'" in message
+    assert repr(value) in message
+    assert accepted in message
+
+
+def test_missing_target_names_the_service_the_journey_needs() -> None:
+    targets = {k: v for k, v in TARGETS.items() if k != "claims-api"}
+
+    with pytest.raises(ConfigError, match=r"'targets\.claims-api' is missing"):
+        LoadSettings.from_dict({**EXAMPLE, "targets": targets})
+
+
+def test_missing_targets_field_is_named() -> None:
+    without_targets = {k: v for k, v in EXAMPLE.items() if k != "targets"}
+
+    with pytest.raises(ConfigError, match="field 'targets' is missing"):
+        LoadSettings.from_dict(without_targets)
+
+
+def test_target_without_scheme_is_refused() -> None:
+    targets = {**TARGETS, "policy-api": "127.0.0.1:18002"}
+
+    with pytest.raises(ConfigError, match=r"'targets\.policy-api' is '127\.0"):
+        LoadSettings.from_dict({**EXAMPLE, "targets": targets})
+
+
+def test_unknown_field_lists_the_accepted_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown field 'arrival_rate'.*customers"):
+        LoadSettings.from_dict({**EXAMPLE, "arrival_rate": 4.0})
+
+
+def test_config_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        LoadSettings.from_dict({**EXAMPLE, "arrival_rate_per_s": 0})
+
+
+@pytest.mark.parametrize("run_time_s", [0, -5, 2.5, "10s"])
+def test_bad_run_time_is_refused_before_anything_starts(
+    tmp_path: Path, run_time_s: object
+) -> None:
+    out_dir = tmp_path / "run"
+
+    with pytest.raises(ConfigError, match=r"'run_time_s'"):
+        LoadRun(LoadSettings.from_dict(EXAMPLE), out_dir, run_time_s)
+
+    assert not out_dir.exists()
+
+
+def test_every_declared_journey_is_in_the_locustfile() -> None:
+    # The locustfile imports gevent, so it is loaded in an interpreter of its own.
+    code = "from harness.load.journeys import JOURNEYS; print(sorted(JOURNEYS))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert loaded.stdout.strip() == repr(sorted(JOURNEY_TARGETS))
