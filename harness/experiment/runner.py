@@ -8,6 +8,7 @@ it started is stopped before it returns.
 """
 
 import logging
+import math
 import secrets
 import signal
 import time
@@ -206,8 +207,10 @@ class ExperimentRun:
             watcher.start()
 
     def _start_load(self, endpoints) -> None:
-        run_time_s = (self.experiment.steady_state_s + self.experiment.fault_window_s
-                      + self.deadlines["resolve"].total_s + 60)
+        # A backstop: Locust stops by itself even if the harness never stops it.
+        run_time_s = math.ceil(self.experiment.steady_state_s
+                               + self.experiment.fault_window_s
+                               + self.deadlines["resolve"].total_s + 60)
         settings = LoadSettings(
             targets={name: endpoints.front[name]
                      for name in ("customer-api", "policy-api", "claims-api")},

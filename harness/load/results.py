@@ -138,6 +138,35 @@ class LoadResult:
     def history_of(self, name: str) -> tuple[HistoryRow, ...]:
         return tuple(row for row in self.history if row.name == name)
 
+    def as_dict(self) -> dict:
+        """The totals a report shows; percentiles are Locust's estimates."""
+        total = self.aggregated
+        return {
+            "requests": total.request_count,
+            "failures": total.failure_count,
+            "failure_ratio": round(total.failure_ratio, 4),
+            "median_ms_estimate": total.median_ms,
+            "p95_ms_estimate": total.p95_ms,
+            "p99_ms_estimate": total.p99_ms,
+            "offered_journeys_per_s": self.offered_journey_rate_per_s,
+            "achieved_journey_starts_per_s": round(
+                self.achieved_journey_start_rate_per_s, 3
+            ),
+            "journeys_dropped": self.journeys.dropped,
+            "journeys_interrupted": self.journeys.interrupted,
+            "stats_are_final": self.stats_are_final,
+            "by_request": {
+                name: {"requests": s.request_count, "failures": s.failure_count,
+                       "p95_ms_estimate": s.p95_ms}
+                for name, s in self.requests.items()
+            },
+            "failure_kinds": [
+                {"request": f"{f.method} {f.name}", "error": f.error,
+                 "count": f.occurrences}
+                for f in self.failures
+            ],
+        }
+
 
 def read_result(prefix: Path, exit_code: int | None) -> LoadResult:
     """Read the CSV and JSON files written under prefix by one Locust process."""

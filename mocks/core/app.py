@@ -1,0 +1,80 @@
+"""The app factory: one FastAPI app per service, built from its spec and config."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from mocks.config import ServiceConfig
+from mocks.core.admin import AdminAPI
+from mocks.core.context import ServiceContext, ServiceSpec
+from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
+from mocks.core.middleware import RequestObserver
+from mocks.errors import RequestRefused
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
+    """Build one service's app; its database, log and client open when it starts."""
+    context = ServiceContext.build(config, spec)
+    app = FastAPI(title=spec.name, version=config.version, lifespan=_lifespan(context))
+    app.include_router(_core_routes(context))
+    app.include_router(AdminAPI(context).router())
+    service_routes = spec.routes(context)
+    app.include_router(service_routes)
+    _declare_metrics(context, service_routes)
+    app.add_exception_handler(RequestRefused, _answer_refusal)
+    app.add_middleware(RequestObserver, context=context)
+    return app
+
+
+def _lifespan(context: ServiceContext):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await context.start()
+        try:
+            yield
+        finally:
+            await context.close()
+
+    return lifespan
+
+
+def _core_routes(context: ServiceContext) -> APIRouter:
+    router = APIRouter()
+
+    async def healthz() -> dict:
+        return {
+            "status": "ok",
+            "service": context.service,
+            "version": context.config.version,
+        }
+
+    async def metrics() -> Response:
+        return Response(
+            context.metrics.exposition(), media_type=EXPOSITION_CONTENT_TYPE
+        )
+
+    router.add_api_route("/healthz", healthz, methods=["GET"])
+    router.add_api_route("/metrics", metrics, methods=["GET"])
+    return router
+
+
+def _declare_metrics(context: ServiceContext, service_routes: APIRouter) -> None:
+    for route in service_routes.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        codes = {route.status_code, *route.responses}
+        for method in route.methods:
+            context.metrics.declare_route(route.path, method, codes)
+    for dependency in context.config.dependencies:
+        context.metrics.declare_dependency(dependency)
+
+
+async def _answer_refusal(request: Request, exc: RequestRefused) -> JSONResponse:
+    log.debug("refused %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,78 @@
+"""Creating a record at most once per idempotency key.
+
+The same key with the same request gets the stored answer again; the same key
+with a different request is a conflict. Requests with one key are served one
+at a time, so two concurrent retries cannot both create.
+"""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from mocks.core.storage import IdempotentAnswer, Store
+from mocks.errors import Conflict
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new record, written together with the idempotency key that made it."""
+
+    kind: str
+    record_id: str
+    body: dict
+
+
+class IdempotentCreates:
+    """Creates of one kind of record (the scope), keyed by idempotency key."""
+
+    def __init__(self, store: Store, scope: str):
+        self.store = store
+        self.scope = scope
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
+
+    async def run(
+        self, key: str, request: dict, create: Callable[[], Awaitable[Created]]
+    ) -> dict:
+        """Answer as before for a known key, or create and remember the answer."""
+        fingerprint = _fingerprint(request)
+        async with self._hold(key):
+            stored = self.store.idempotent_answer(self.scope, key)
+            if stored is not None:
+                return _replay(stored, fingerprint, key)
+            created = await create()
+            with self.store.transaction():
+                self.store.put(created.kind, created.record_id, created.body)
+                answer = IdempotentAnswer(fingerprint, created.body)
+                self.store.put_idempotent_answer(self.scope, key, answer)
+            return created.body
+
+    @asynccontextmanager
+    async def _hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if self._waiting[key] == 0:
+                del self._waiting[key]
+                del self._locks[key]
+
+
+def _fingerprint(request: dict) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(stored: IdempotentAnswer, fingerprint: str, key: str) -> dict:
+    if stored.fingerprint != fingerprint:
+        raise Conflict(
+            f"idempotency_key {key!r} was first used with a different request; "
+            f"reuse a key only to retry the identical request"
+        )
+    return stored.body

@@ -1,0 +1,107 @@
+"""The Prometheus metrics one mock exports, in a registry the app owns.
+
+Every label set a route or a dependency can produce is created at zero when the
+app is built: an alert rule that divides errors by requests sees a series from
+the first scrape, instead of nothing until the first error happens.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Outcome(StrEnum):
+    """How one call to a dependency ended."""
+
+    OK = "ok"  # the dependency answered with a status the caller expected
+    ERROR = "error"  # connection failed, 5xx, or an answer the caller cannot use
+    TIMEOUT = "timeout"  # no complete answer within the dependency's timeout_s
+    FALLBACK = "fallback"  # not called: the fallback answered instead
+
+
+# Any route can fail unexpectedly; declaring 500 up front keeps it visible at 0.
+UNEXPECTED_ERROR_CODE = 500
+
+EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServiceMetrics:
+    """Request, dependency and build metrics of one service."""
+
+    def __init__(self, service: str, version: str, buckets_s: Iterable[float]):
+        self.service = service
+        self.registry = CollectorRegistry()
+        self._routes: set[tuple[str, str]] = set()
+        self._requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ["service", "route", "method", "code"],
+            registry=self.registry,
+        )
+        self._duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending the last byte of its answer.",
+            ["service", "route", "method"],
+            buckets=tuple(buckets_s),
+            registry=self.registry,
+        )
+        self._dependency_requests = Counter(
+            "dependency_requests",
+            "Calls to dependencies, by how each ended.",
+            ["service", "dependency", "outcome"],
+            registry=self.registry,
+        )
+        self._fallback_active = Gauge(
+            "dependency_fallback_active",
+            "1 while a dependency's fallback answers instead of the dependency.",
+            ["service", "dependency"],
+            registry=self.registry,
+        )
+        build_info = Gauge(
+            "mock_build_info",
+            "Always 1; the labels name the mock service and its version.",
+            ["service", "version"],
+            registry=self.registry,
+        )
+        build_info.labels(service, version).set(1)
+
+    def declare_route(self, route: str, method: str, codes: Iterable[int]) -> None:
+        """Export every series of one route at zero and start counting it."""
+        self._routes.add((route, method))
+        self._duration.labels(self.service, route, method)
+        for code in sorted({*codes, UNEXPECTED_ERROR_CODE}):
+            self._requests.labels(self.service, route, method, str(code))
+
+    def declare_dependency(self, dependency: str) -> None:
+        """Export every outcome of one dependency at zero, fallback inactive."""
+        for outcome in Outcome:
+            self._dependency_requests.labels(self.service, dependency, outcome.value)
+        self._fallback_active.labels(self.service, dependency).set(0)
+
+    def counts(self, route: str, method: str) -> bool:
+        """Whether requests to this route and method are counted."""
+        return (route, method) in self._routes
+
+    def observe_request(
+        self, route: str, method: str, code: int, duration_s: float
+    ) -> None:
+        self._requests.labels(self.service, route, method, str(code)).inc()
+        self._duration.labels(self.service, route, method).observe(duration_s)
+
+    def count_dependency_call(self, dependency: str, outcome: Outcome) -> None:
+        self._dependency_requests.labels(self.service, dependency, outcome.value).inc()
+
+    def set_fallback_active(self, dependency: str, active: bool) -> None:
+        self._fallback_active.labels(self.service, dependency).set(1 if active else 0)
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,105 @@
+"""Exceptions of the mock services.
+
+MockError
+ ├── ConfigError (also ValueError): a config file that cannot be used as written
+ ├── StorageError: the service's SQLite database cannot be opened or seeded
+ └── RequestRefused: a request the service answers with an error status
+      ├── Unauthorized: 401, the admin API was called without the admin token
+      ├── Forbidden: 403, the admin API was called from beyond the loopback address
+      ├── NotFound (also LookupError): 404, the named record does not exist
+      ├── Rejected (also ValueError): 422, a business rule refused the input
+      ├── Conflict: 409, the request clashes with the record's current state
+      └── DependencyFailed: 503, a dependency timed out, was unreachable or failed
+"""
+
+
+class MockError(Exception):
+    """Base of every error the mock services raise on purpose."""
+
+
+class ConfigError(MockError, ValueError):
+    """A service config that names a bad field, value or combination."""
+
+
+class StorageError(MockError):
+    """The SQLite database under data_dir cannot be opened, created or seeded."""
+
+
+class RequestRefused(MockError):
+    """An error that becomes an HTTP answer with a JSON body."""
+
+    status_code = 500
+    error = "internal_error"
+    headers: dict[str, str] = {}
+
+    def body(self) -> dict:
+        return {"error": self.error, "detail": str(self)}
+
+
+class Unauthorized(RequestRefused):
+    """The admin API needs the header `Authorization: Bearer <admin_token>`."""
+
+    status_code = 401
+    error = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(RequestRefused):
+    """The admin API answers only callers on the loopback address."""
+
+    status_code = 403
+    error = "forbidden"
+
+
+class NotFound(RequestRefused, LookupError):
+    """The record named in the path does not exist."""
+
+    status_code = 404
+    error = "not_found"
+
+
+class Rejected(RequestRefused, ValueError):
+    """Well-formed input that a business rule refuses, with the field to blame."""
+
+    status_code = 422
+    error = "rejected"
+
+    def __init__(self, field: str, value: object, reason: str):
+        super().__init__(f"{field}={value!r}: {reason}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+    def body(self) -> dict:
+        return {
+            "error": self.error,
+            "field": self.field,
+            "value": self.value,
+            "reason": self.reason,
+        }
+
+
+class Conflict(RequestRefused):
+    """The request cannot apply to the record in its current state."""
+
+    status_code = 409
+    error = "conflict"
+
+
+class DependencyFailed(RequestRefused):
+    """A call to a dependency timed out, could not connect or answered 5xx."""
+
+    status_code = 503
+    error = "dependency_failed"
+
+    def __init__(self, dependency: str, reason: str):
+        super().__init__(f"{dependency}: {reason}")
+        self.dependency = dependency
+        self.reason = reason
+
+    def body(self) -> dict:
+        return {
+            "error": self.error,
+            "dependency": self.dependency,
+            "reason": self.reason,
+        }

@@ -1,0 +1,184 @@
+"""claims-api: claim intake (coverage, identity, fraud score), status and payout.
+
+Intake checks coverage with policy-api, the claimant with customer-api and the
+risk with fraud-detection. With the cache fallback on for policy-api or
+customer-api, intake answers from earlier look-ups, or defers the check and
+sends the claim to review instead of failing it.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mocks.core.context import ServiceContext, ServiceSpec, add_route
+from mocks.core.dependencies import DependencyCalls
+from mocks.core.records import (
+    CUSTOMER_ID,
+    POLICY_ID,
+    PositiveCents,
+    found,
+    numbered_id,
+    utc_timestamp,
+)
+from mocks.errors import Conflict, Rejected
+
+
+class NewClaim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_id: str = Field(pattern=POLICY_ID)
+    customer_id: str = Field(pattern=CUSTOMER_ID)
+    amount_cents: PositiveCents
+    description: str = Field(min_length=1, max_length=2000)
+    incident_date: date
+
+
+class ClaimsAPI:
+    def __init__(self, context: ServiceContext):
+        self.context = context
+        self.store = context.store
+
+    async def create(self, claim: NewClaim, request: Request) -> dict:
+        _check_incident_date(claim.incident_date)
+        calls = self.context.calls(request)
+        coverage_check = await _check_coverage(calls, claim)
+        identity = await calls.lookup(
+            "customer-api", f"/customers/{claim.customer_id}", claim.customer_id
+        )
+        if identity.not_found:
+            raise Rejected("customer_id", claim.customer_id, "no such customer")
+        fraud = await calls.call(
+            "fraud-detection", "POST", "/score", claim.model_dump(mode="json")
+        )
+        checks = {"coverage_check": coverage_check, "identity_check": identity.check}
+        return self._save(claim, checks, fraud.field("score"), fraud.field("decision"))
+
+    def _save(self, claim: NewClaim, checks: dict, score, decision) -> dict:
+        review_reasons = [
+            f"{check} deferred"
+            for check, value in checks.items()
+            if value == "deferred"
+        ]
+        if decision != "accept":
+            review_reasons.append(f"fraud decision {decision}")
+        claim_id = numbered_id("CLM", self.store.next_number("claims"))
+        record = {
+            "claim_id": claim_id,
+            "status": "under_review" if review_reasons else "approved",
+            **checks,
+            "fraud_score": score,
+            "review_reasons": review_reasons,
+            **claim.model_dump(mode="json"),
+            "created_at": utc_timestamp(),
+        }
+        self.store.put("claims", claim_id, record)
+        return record
+
+    async def get(self, claim_id: str) -> dict:
+        return found(self.store.get("claims", claim_id), "claim", claim_id)
+
+    async def payout(self, claim_id: str, request: Request):
+        claim = found(self.store.get("claims", claim_id), "claim", claim_id)
+        if claim["status"] == "paid":
+            return JSONResponse(claim["payout"], status_code=200)
+        if claim["status"] != "approved":
+            raise Conflict(
+                f"claim {claim_id} has status {claim['status']!r}; "
+                f"a payout needs status 'approved'"
+            )
+        disbursement = await self.context.calls(request).call(
+            "payment-api",
+            "POST",
+            "/disbursements",
+            {
+                "claim_id": claim_id,
+                "amount_cents": claim["amount_cents"],
+                # One key per claim: a retried payout is the same disbursement.
+                "idempotency_key": f"payout-{claim_id}",
+            },
+            expect=(201,),
+        )
+        return self._mark_paid(claim_id, disbursement.field("disbursement_id"))
+
+    def _mark_paid(self, claim_id: str, disbursement_id) -> dict:
+        with self.store.transaction():
+            claim = self.store.get("claims", claim_id)
+            payout = {
+                "claim_id": claim_id,
+                "status": "paid",
+                "disbursement_id": disbursement_id,
+                "amount_cents": claim["amount_cents"],
+            }
+            self.store.put(
+                "claims", claim_id, {**claim, "status": "paid", "payout": payout}
+            )
+        return payout
+
+
+def _check_incident_date(incident_date: date) -> None:
+    # A day of slack: a caller east of UTC may already be living tomorrow.
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if incident_date > latest:
+        raise Rejected(
+            "incident_date",
+            incident_date.isoformat(),
+            f"a date on or before {latest.isoformat()} (today in UTC, plus a day)",
+        )
+
+
+async def _check_coverage(calls: DependencyCalls, claim: NewClaim) -> str:
+    """verified, cached or deferred; Rejected if the policy does not cover it."""
+    policy = await calls.lookup(
+        "policy-api", f"/policies/{claim.policy_id}", claim.policy_id
+    )
+    if policy.not_found:
+        raise Rejected("policy_id", claim.policy_id, "no such policy")
+    if policy.record is not None:
+        _check_policy_covers(policy.record, claim)
+    return policy.check
+
+
+def _check_policy_covers(policy: dict, claim: NewClaim) -> None:
+    if policy.get("status") != "active":
+        raise Rejected(
+            "policy_id",
+            claim.policy_id,
+            f"policy status is {policy.get('status')!r}; a claim needs 'active'",
+        )
+    if policy.get("customer_id") != claim.customer_id:
+        raise Rejected(
+            "customer_id", claim.customer_id, "the policy belongs to another customer"
+        )
+    coverage_cents = policy.get("coverage_cents", 0)
+    if claim.amount_cents > coverage_cents:
+        raise Rejected(
+            "amount_cents",
+            claim.amount_cents,
+            f"at most the policy's coverage of {coverage_cents} cents",
+        )
+
+
+def routes(context: ServiceContext) -> APIRouter:
+    api = ClaimsAPI(context)
+    router = APIRouter()
+    add_route(router, "POST", "/claims", api.create, 201, (422, 503))
+    add_route(router, "GET", "/claims/{claim_id}", api.get, 200, (404,))
+    add_route(
+        router,
+        "POST",
+        "/claims/{claim_id}/payout",
+        api.payout,
+        201,
+        (200, 404, 409, 503),
+    )
+    return router
+
+
+SPEC = ServiceSpec(
+    name="claims-api",
+    routes=routes,
+    calls=("policy-api", "customer-api", "payment-api", "fraud-detection"),
+    cacheable=frozenset({"policy-api", "customer-api"}),
+)
