@@ -26,11 +26,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="harness", description="Resilience experiments for the insurer's APIs.")
-    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const",
-                        const=logging.DEBUG, default=logging.INFO)
-    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const",
-                        const=logging.WARNING)
+        prog="harness", description="Resilience experiments for the insurer's APIs."
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=logging.DEBUG,
+        default=logging.INFO,
+    )
+    parser.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=logging.WARNING
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
     _add_gameday(commands)
@@ -42,46 +50,78 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reports", type=Path, default=None, metavar="DIR",
-                        help="where run folders are written (default: reports/)")
-    parser.add_argument("--config", type=Path, default=None, metavar="DIR",
-                        help="the estate's config folder (default: config/)")
-    parser.add_argument("--without-alert", action="append", default=[],
-                        metavar="ALERT", help="drop this alert rule for the run")
-    parser.add_argument("--disable-runbook", action="append", default=[],
-                        metavar="RUNBOOK", help="do not run this runbook")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where run folders are written (default: reports/)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the estate's config folder (default: config/)",
+    )
+    parser.add_argument(
+        "--without-alert",
+        action="append",
+        default=[],
+        metavar="ALERT",
+        help="drop this alert rule for the run",
+    )
+    parser.add_argument(
+        "--disable-runbook",
+        action="append",
+        default=[],
+        metavar="RUNBOOK",
+        help="do not run this runbook",
+    )
 
 
 def _add_run(commands) -> None:
-    run = commands.add_parser("run", help="run one experiment; exit 0 passed, "
-                              "1 failed, 2 error (including aborted)")
+    run = commands.add_parser(
+        "run",
+        help="run one experiment; exit 0 passed, 1 failed, 2 error (including aborted)",
+    )
     run.add_argument("path", type=Path, help="experiment YAML file")
     _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
 
 def _add_gameday(commands) -> None:
-    gameday = commands.add_parser("gameday", help="run every experiment with a tag "
-                                  "and print a verdict table")
-    gameday.add_argument("paths", type=Path, nargs="*",
-                         help="experiment files or folders (default: experiments/)")
-    gameday.add_argument("--tag", default="gameday",
-                         help="run experiments with this tag (default: gameday)")
+    gameday = commands.add_parser(
+        "gameday", help="run every experiment with a tag and print a verdict table"
+    )
+    gameday.add_argument(
+        "paths",
+        type=Path,
+        nargs="*",
+        help="experiment files or folders (default: experiments/)",
+    )
+    gameday.add_argument(
+        "--tag",
+        default="gameday",
+        help="run experiments with this tag (default: gameday)",
+    )
     _add_run_options(gameday)
     gameday.set_defaults(handler=_cmd_gameday)
 
 
 def _add_validate(commands) -> None:
-    validate = commands.add_parser("validate", help="check experiment files "
-                                   "without running them")
+    validate = commands.add_parser(
+        "validate", help="check experiment files without running them"
+    )
     validate.add_argument("paths", type=Path, nargs="+")
     validate.add_argument("--config", type=Path, default=None, metavar="DIR")
     validate.set_defaults(handler=_cmd_validate)
 
 
 def _add_up(commands) -> None:
-    up = commands.add_parser("up", help="start the whole estate and keep it up "
-                             "until interrupted")
+    up = commands.add_parser(
+        "up", help="start the whole estate and keep it up until interrupted"
+    )
     up.add_argument("--json", action="store_true", help="print endpoints as JSON")
     up.add_argument("--config", type=Path, default=None, metavar="DIR")
     up.add_argument("--run-dir", type=Path, default=None, metavar="DIR")
@@ -90,8 +130,9 @@ def _add_up(commands) -> None:
 
 def _add_proxy(commands) -> None:
     proxy = commands.add_parser("proxy", help="the Toxiproxy-compatible fault proxy")
-    proxy_commands = proxy.add_subparsers(dest="proxy_command", required=True,
-                                          metavar="COMMAND")
+    proxy_commands = proxy.add_subparsers(
+        dest="proxy_command", required=True, metavar="COMMAND"
+    )
     serve = proxy_commands.add_parser("serve", help="serve the Toxiproxy HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8474)
@@ -100,13 +141,20 @@ def _add_proxy(commands) -> None:
 
 def _add_compose(commands) -> None:
     compose = commands.add_parser("compose", help="the estate in containers")
-    compose_commands = compose.add_subparsers(dest="compose_command", required=True,
-                                              metavar="COMMAND")
+    compose_commands = compose.add_subparsers(
+        dest="compose_command", required=True, metavar="COMMAND"
+    )
     render = compose_commands.add_parser(
-        "render", help="write docker-compose.yml and compose/ from config/")
+        "render", help="write docker-compose.yml and compose/ from config/"
+    )
     render.add_argument("--config", type=Path, default=None, metavar="DIR")
-    render.add_argument("--root", type=Path, default=Path("."), metavar="DIR",
-                        help="where docker-compose.yml is written (default: .)")
+    render.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where docker-compose.yml is written (default: .)",
+    )
     render.set_defaults(handler=_cmd_compose_render)
 
 
@@ -125,10 +173,12 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a port number; use an integer from 0 to 65535") from None
+            f"{text!r} is not a port number; use an integer from 0 to 65535"
+        ) from None
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(
-            f"{port} is out of range; use an integer from 0 to 65535")
+            f"{port} is out of range; use an integer from 0 to 65535"
+        )
     return port
 
 
@@ -157,8 +207,10 @@ def _print_result(result) -> None:
     for alert, deadline in result.deadlines.get("detect", {}).items():
         seen = result.verdict.measurements.get("time_to_detect_s", {}).get(alert)
         shown = f"{seen:.2f} s" if seen is not None else "never"
-        print(f"time to detect {alert}: {shown} (computed deadline "
-              f"{deadline.total_s:.2f} s)")
+        print(
+            f"time to detect {alert}: {shown} (computed deadline "
+            f"{deadline.total_s:.2f} s)"
+        )
     recover = result.verdict.measurements.get("time_to_recover_s")
     if recover is not None:
         print(f"time to recover: {recover:.2f} s")
@@ -208,7 +260,8 @@ def _cmd_proxy_serve(args) -> int:
 
 def _configure_logging(level: int) -> None:
     logging.basicConfig(
-        level=level, stream=sys.stderr,
+        level=level,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )

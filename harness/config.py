@@ -112,8 +112,15 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     config_dir = Path(config_dir)
     estate_doc = Fields(load_located(config_dir / "estate.yaml"))
     estate_doc.require_known(
-        ["team", "services", "externals", "dependency_defaults", "edges",
-         "front_routes", "seed"]
+        [
+            "team",
+            "services",
+            "externals",
+            "dependency_defaults",
+            "edges",
+            "front_routes",
+            "seed",
+        ]
     )
     externals = _externals(estate_doc)
     services = _services(estate_doc, externals)
@@ -135,8 +142,7 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
 def _externals(doc: Fields) -> dict[str, str]:
     section = doc.child("externals")
     return {
-        name: section.child(name).get("description", str, "")
-        for name in section.data
+        name: section.child(name).get("description", str, "") for name in section.data
     }
 
 
@@ -151,19 +157,28 @@ def _services(doc: Fields, externals: dict[str, str]) -> dict[str, Service]:
         outside = entry.string_list("externals", [])
         for index, callee in enumerate(calls):
             if callee not in names or callee == name:
-                entry.fail(entry.here + ("calls", index), callee,
-                           f"another declared service: {', '.join(names)}")
+                entry.fail(
+                    entry.here + ("calls", index),
+                    callee,
+                    f"another declared service: {', '.join(names)}",
+                )
         for index, ext in enumerate(outside):
             if ext not in externals:
-                entry.fail(entry.here + ("externals", index), ext,
-                           f"a declared external: {', '.join(sorted(externals))}")
-        services[name] = Service(name, entry.get("team", str), tuple(calls),
-                                 tuple(outside))
+                entry.fail(
+                    entry.here + ("externals", index),
+                    ext,
+                    f"a declared external: {', '.join(sorted(externals))}",
+                )
+        services[name] = Service(
+            name, entry.get("team", str), tuple(calls), tuple(outside)
+        )
     return services
 
 
 def _routes(doc: Fields, services: dict[str, Service]) -> dict[str, Route]:
-    default_timeout = doc.child("dependency_defaults").number("timeout_s", minimum=0.001)
+    default_timeout = doc.child("dependency_defaults").number(
+        "timeout_s", minimum=0.001
+    )
     overrides = doc.get("edges", dict, {})
     routes = {}
     for service in services.values():
@@ -186,8 +201,11 @@ def _slos(path: Path, services: dict[str, Service]) -> dict[str, SLO]:
     slos = {}
     for name in section.data:
         if name not in services:
-            section.fail(section.here + (name,), name,
-                         f"a declared service: {', '.join(services)}")
+            section.fail(
+                section.here + (name,),
+                name,
+                f"a declared service: {', '.join(services)}",
+            )
         entry = section.child(name)
         availability = entry.child("availability")
         latency = entry.child("latency")
@@ -202,7 +220,9 @@ def _slos(path: Path, services: dict[str, Service]) -> dict[str, SLO]:
 
 def _objective(entry: Fields) -> float:
     return entry.get(
-        "objective", (int, float), check=lambda v: 0 < v < 1,
+        "objective",
+        (int, float),
+        check=lambda v: 0 < v < 1,
         accepted="a ratio between 0 and 1, such as 0.99",
     )
 
@@ -226,8 +246,9 @@ def _observability(path: Path) -> Observability:
 def _seed(entry: Fields) -> Seed:
     return Seed(
         random_seed=entry.get("random_seed", int),
-        customers=entry.get("customers", int, check=lambda v: v >= 1,
-                            accepted="an integer >= 1"),
+        customers=entry.get(
+            "customers", int, check=lambda v: v >= 1, accepted="an integer >= 1"
+        ),
     )
 
 

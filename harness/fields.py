@@ -77,9 +77,7 @@ class Fields:
             self.fail(where, value, accepted or _describe(kind))
         return value
 
-    def number(
-        self, key: str, default: Any = _MISSING, minimum: float = 0.0
-    ) -> float:
+    def number(self, key: str, default: Any = _MISSING, minimum: float = 0.0) -> float:
         value = self.get(
             key,
             (int, float),
@@ -114,6 +112,12 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _describe(kind: type | tuple[type, ...]) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             list: "a list", dict: "a mapping"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))

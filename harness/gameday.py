@@ -27,21 +27,25 @@ class GamedaySummary:
             detect = m.get("time_to_detect_s", {})
             ttd = min(detect.values()) if detect else None
             ttr = m.get("time_to_recover_s")
-            rows.append((
-                result.experiment,
-                result.verdict.status.value,
-                f"{ttd:.1f} s" if ttd is not None else "-",
-                f"{ttr:.1f} s" if ttr is not None else "-",
-                str(result.report_dir / "summary.md"),
-            ))
+            rows.append(
+                (
+                    result.experiment,
+                    result.verdict.status.value,
+                    f"{ttd:.1f} s" if ttd is not None else "-",
+                    f"{ttr:.1f} s" if ttr is not None else "-",
+                    str(result.report_dir / "summary.md"),
+                )
+            )
         return rows
 
     def table(self) -> str:
         header = ("experiment", "verdict", "detect", "recover", "report")
         rows = [header, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-                 for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            for row in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -63,8 +67,9 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     load_estate(options.config_dir)
     experiments = find_experiments(paths, tag)
     if not experiments:
-        raise ConfigError(f"no experiment under {', '.join(map(str, paths))} has "
-                          f"tag {tag!r}")
+        raise ConfigError(
+            f"no experiment under {', '.join(map(str, paths))} has tag {tag!r}"
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,12 +81,21 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
 
 
 def _render(summary: GamedaySummary, tag: str) -> str:
-    lines = [f"# Game day ({tag})", "",
-             "| experiment | verdict | time to detect | time to recover | report |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Game day ({tag})",
+        "",
+        "| experiment | verdict | time to detect | time to recover | report |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     lines += [f"| {' | '.join(row)} |" for row in summary.rows()]
     for result in summary.results:
         if result.verdict.findings or result.verdict.reason:
-            lines += ["", f"## {result.experiment}", "", "```",
-                      result.verdict.explain(), "```"]
+            lines += [
+                "",
+                f"## {result.experiment}",
+                "",
+                "```",
+                result.verdict.explain(),
+                "```",
+            ]
     return "\n".join(lines) + "\n"

@@ -20,8 +20,12 @@ TAG_MARKERS = {
 
 def pytest_addoption(parser):
     group = parser.getgroup("resilience-harness")
-    group.addoption("--harness-reports", type=Path, default=None,
-                    help="where experiment run folders are written")
+    group.addoption(
+        "--harness-reports",
+        type=Path,
+        default=None,
+        help="where experiment run folders are written",
+    )
 
 
 def pytest_configure(config):
@@ -65,7 +69,8 @@ class ExperimentItem(pytest.Item):
         self.user_properties.append(("report", str(result.report_dir)))
         if result.verdict.status.value != "passed":
             raise ExperimentFailed(
-                f"{result.verdict.explain()}\nreport: {result.report_dir}/summary.md")
+                f"{result.verdict.explain()}\nreport: {result.report_dir}/summary.md"
+            )
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, ExperimentFailed):

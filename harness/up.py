@@ -16,8 +16,9 @@ from harness.stack.local import LocalStack
 log = logging.getLogger(__name__)
 
 
-def serve_estate(config_dir: Path | None, run_dir: Path | None,
-                 as_json: bool = False) -> int:
+def serve_estate(
+    config_dir: Path | None, run_dir: Path | None, as_json: bool = False
+) -> int:
     estate = load_estate(config_dir or DEFAULT_CONFIG_DIR)
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="harness-up-"))
     journal = Journal(run_dir, "up")
@@ -25,16 +26,23 @@ def serve_estate(config_dir: Path | None, run_dir: Path | None,
     stop = threading.Event()
 
     def on_alert(event) -> None:
-        journal.record("alert_notified", alertname=event.alertname,
-                       status=event.status, fingerprint=event.fingerprint)
+        journal.record(
+            "alert_notified",
+            alertname=event.alertname,
+            status=event.status,
+            fingerprint=event.fingerprint,
+        )
         if "controller" in parts:
-            parts["controller"].on_alert(event.alertname, event.fingerprint,
-                                         event.status)
+            parts["controller"].on_alert(
+                event.alertname, event.fingerprint, event.status
+            )
 
     sink = WebhookSink(on_alert=on_alert)
     stack = None
-    previous = {s: signal.signal(s, lambda *_: stop.set())
-                for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        s: signal.signal(s, lambda *_: stop.set())
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         sink.start()
         stack = LocalStack(estate, run_dir, sink.url)
@@ -54,12 +62,16 @@ def serve_estate(config_dir: Path | None, run_dir: Path | None,
 
 
 def _describe(endpoints) -> str:
-    lines = ["estate is up (Ctrl-C stops it):",
-             f"  fault proxy API  {endpoints.proxy_api} ({endpoints.proxy_kind})",
-             f"  prometheus       {endpoints.prometheus}",
-             f"  alertmanager     {endpoints.alertmanager}",
-             f"  admin token      {endpoints.admin_token}"]
-    lines += [f"  {name:<16} {url} (through the proxy: {endpoints.front.get(name)})"
-              for name, url in endpoints.services.items()]
+    lines = [
+        "estate is up (Ctrl-C stops it):",
+        f"  fault proxy API  {endpoints.proxy_api} ({endpoints.proxy_kind})",
+        f"  prometheus       {endpoints.prometheus}",
+        f"  alertmanager     {endpoints.alertmanager}",
+        f"  admin token      {endpoints.admin_token}",
+    ]
+    lines += [
+        f"  {name:<16} {url} (through the proxy: {endpoints.front.get(name)})"
+        for name, url in endpoints.services.items()
+    ]
     lines.append(f"  run folder       {endpoints.run_dir}")
     return "\n".join(lines)

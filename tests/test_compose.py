@@ -25,8 +25,11 @@ def compose():
 
 
 def test_committed_files_are_what_config_renders(estate):
-    stale = [path for path, text in render_compose_files(estate).items()
-             if not (REPO / path).exists() or (REPO / path).read_text() != text]
+    stale = [
+        path
+        for path, text in render_compose_files(estate).items()
+        if not (REPO / path).exists() or (REPO / path).read_text() != text
+    ]
 
     assert stale == [], "run `harness compose render` after changing config/"
 
@@ -79,12 +82,16 @@ def test_prometheus_scrapes_every_mock(estate):
 
 def test_rules_and_alertmanager_config_pass_the_real_checkers():
     binaries = find_binaries()
-    rules = subprocess.run([binaries.promtool, "check", "rules",
-                            str(REPO / "compose/rules.yml")],
-                           capture_output=True, text=True)
-    alertmanager = subprocess.run([binaries.amtool, "check-config",
-                                   str(REPO / "compose/alertmanager.yml")],
-                                  capture_output=True, text=True)
+    rules = subprocess.run(
+        [binaries.promtool, "check", "rules", str(REPO / "compose/rules.yml")],
+        capture_output=True,
+        text=True,
+    )
+    alertmanager = subprocess.run(
+        [binaries.amtool, "check-config", str(REPO / "compose/alertmanager.yml")],
+        capture_output=True,
+        text=True,
+    )
 
     assert rules.returncode == 0, rules.stdout + rules.stderr
     assert alertmanager.returncode == 0, alertmanager.stdout + alertmanager.stderr

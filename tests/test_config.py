@@ -57,25 +57,34 @@ def edit(path: Path, change) -> None:
 
 
 def test_a_call_to_an_undeclared_service_is_refused(config_copy):
-    edit(config_copy / "estate.yaml",
-         lambda d: d["services"]["claims-api"]["calls"].append("billing-api"))
+    edit(
+        config_copy / "estate.yaml",
+        lambda d: d["services"]["claims-api"]["calls"].append("billing-api"),
+    )
 
-    with pytest.raises(ConfigError, match="'services.claims-api.calls.3' is "
-                       "'billing-api'|calls\\[3\\]' is 'billing-api'"):
+    with pytest.raises(
+        ConfigError,
+        match="'services.claims-api.calls.3' is "
+        "'billing-api'|calls\\[3\\]' is 'billing-api'",
+    ):
         load_estate(config_copy)
 
 
 def test_an_objective_outside_zero_and_one_is_refused(config_copy):
-    edit(config_copy / "slos.yaml",
-         lambda d: d["slos"]["claims-api"]["availability"].update(objective=99))
+    edit(
+        config_copy / "slos.yaml",
+        lambda d: d["slos"]["claims-api"]["availability"].update(objective=99),
+    )
 
     with pytest.raises(ConfigError, match="objective' is 99; expected a ratio"):
         load_estate(config_copy)
 
 
 def test_an_unknown_runbook_action_is_refused(config_copy):
-    edit(config_copy / "runbooks" / "claims-customer-fallback.yaml",
-         lambda d: d["actions"][0].update(action="reboot_universe"))
+    edit(
+        config_copy / "runbooks" / "claims-customer-fallback.yaml",
+        lambda d: d["actions"][0].update(action="reboot_universe"),
+    )
 
     with pytest.raises(ConfigError, match="'reboot_universe'; expected one of"):
         load_estate(config_copy)

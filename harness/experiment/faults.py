@@ -29,8 +29,12 @@ class FaultLedger:
     def open(self, fault: FaultSpec, proxy_api: str, handle: str) -> None:
         with self._lock:
             self._entries[fault.name] = {
-                "fault": fault.name, "kind": fault.kind, "route": fault.route,
-                "proxy_api": proxy_api, "handle": handle, "state": "applying",
+                "fault": fault.name,
+                "kind": fault.kind,
+                "route": fault.route,
+                "proxy_api": proxy_api,
+                "handle": handle,
+                "state": "applying",
             }
             self._save()
 
@@ -41,8 +45,9 @@ class FaultLedger:
 
     def live(self) -> list[dict]:
         with self._lock:
-            return [dict(e) for e in self._entries.values()
-                    if e["state"] != "rolled_back"]
+            return [
+                dict(e) for e in self._entries.values() if e["state"] != "rolled_back"
+            ]
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -67,16 +72,28 @@ class FaultInjector:
             getattr(self, f"_apply_{fault.kind}")(fault, handle)
             self._verify(fault, handle, live=True)
         except ProxyAPIError as exc:
-            raise FaultError(f"fault {fault.name!r} ({fault.where}) could not be "
-                             f"applied on route {fault.route}: {exc}") from exc
-        self.journal.record("fault_injected", fault=fault.name, kind=fault.kind,
-                            route=fault.route, **fault.attributes)
+            raise FaultError(
+                f"fault {fault.name!r} ({fault.where}) could not be "
+                f"applied on route {fault.route}: {exc}"
+            ) from exc
+        self.journal.record(
+            "fault_injected",
+            fault=fault.name,
+            kind=fault.kind,
+            route=fault.route,
+            **fault.attributes,
+        )
 
     def _apply_latency(self, fault: FaultSpec, handle: str) -> None:
         self.proxy.add_toxic(
-            fault.route, "latency", name=handle, stream="downstream",
-            attributes={"latency": int(fault.attributes["latency_ms"]),
-                        "jitter": int(fault.attributes["jitter_ms"])},
+            fault.route,
+            "latency",
+            name=handle,
+            stream="downstream",
+            attributes={
+                "latency": int(fault.attributes["latency_ms"]),
+                "jitter": int(fault.attributes["jitter_ms"]),
+            },
         )
 
     def _apply_outage(self, fault: FaultSpec, handle: str) -> None:
@@ -91,8 +108,10 @@ class FaultInjector:
             present = any(t["name"] == handle for t in proxy["toxics"])
         if present != live:
             state = "still live" if present else "not live"
-            raise FaultError(f"fault {fault.name!r} on route {fault.route} is "
-                             f"{state} after it was {'applied' if live else 'removed'}")
+            raise FaultError(
+                f"fault {fault.name!r} on route {fault.route} is "
+                f"{state} after it was {'applied' if live else 'removed'}"
+            )
 
     def rollback(self, fault_name: str) -> None:
         fault = self._applied.pop(fault_name, None)
@@ -107,8 +126,10 @@ class FaultInjector:
             self._verify(fault, handle, live=False)
         except ProxyAPIError as exc:
             self._applied[fault_name] = fault
-            raise FaultError(f"fault {fault.name!r} on route {fault.route} could "
-                             f"not be rolled back: {exc}") from exc
+            raise FaultError(
+                f"fault {fault.name!r} on route {fault.route} could "
+                f"not be rolled back: {exc}"
+            ) from exc
         self.ledger.close(fault.name)
         self.journal.record("fault_rolled_back", fault=fault.name, route=fault.route)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, Estate, load_estate
-from harness.errors import ConfigError, FaultError, HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.experiment.faults import FaultInjector, FaultLedger
 from harness.experiment.schema import Experiment, load_experiment
 from harness.experiment.verdict import Observed, Status, Verdict, judge
@@ -82,12 +82,16 @@ def _check_options(estate: Estate, options: RunOptions) -> None:
     names = {rule.name for rule in alert_rules(estate)}
     for name in options.without_alerts:
         if name not in names:
-            raise ConfigError(f"--without-alert {name!r}: no such alert; "
-                              f"known: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"--without-alert {name!r}: no such alert; "
+                f"known: {', '.join(sorted(names))}"
+            )
     for name in options.disabled_runbooks:
         if name not in estate.runbooks:
-            raise ConfigError(f"--disable-runbook {name!r}: no such runbook; "
-                              f"known: {', '.join(sorted(estate.runbooks))}")
+            raise ConfigError(
+                f"--disable-runbook {name!r}: no such runbook; "
+                f"known: {', '.join(sorted(estate.runbooks))}"
+            )
 
 
 def _invalid(path: Path, options: RunOptions, exc: ConfigError) -> RunResult:
@@ -119,23 +123,32 @@ class ExperimentRun:
         obs = self.estate.observability
         # ServiceDown is one rule per service; every rule of a name shares for_s.
         rules = {rule.name: rule for rule in alert_rules(self.estate)}
-        effect_s = max(f.start_after_s + self._fault_effect_s(f)
-                       for f in self.experiment.faults)
-        detect = {a.name: detection_deadline(obs, rules[a.name].for_s, effect_s)
-                  for a in self.experiment.alerts if a.fires}
+        effect_s = max(
+            f.start_after_s + self._fault_effect_s(f) for f in self.experiment.faults
+        )
+        detect = {
+            a.name: detection_deadline(obs, rules[a.name].for_s, effect_s)
+            for a in self.experiment.alerts
+            if a.fires
+        }
         return {"detect": detect, "resolve": resolve_deadline(obs)}
 
     def _fault_effect_s(self, fault) -> float:
         """How long until the fault shows in the calling service's own metrics."""
         if fault.kind != "latency":
             return 0.0
-        delay_s = (fault.attributes["latency_ms"] + fault.attributes["jitter_ms"]) / 1000
+        delay_s = (
+            fault.attributes["latency_ms"] + fault.attributes["jitter_ms"]
+        ) / 1000
         return min(delay_s, self.estate.routes[fault.route].timeout_s)
 
     def execute(self) -> RunResult:
         verdict = Verdict(Status.ERROR, reason="the run did not finish")
-        self.journal.record("run_started", experiment=self.experiment.name,
-                            hypothesis=self.experiment.hypothesis)
+        self.journal.record(
+            "run_started",
+            experiment=self.experiment.name,
+            hypothesis=self.experiment.hypothesis,
+        )
         try:
             with _signals_raise_interrupted():
                 verdict = self._run()
@@ -146,6 +159,11 @@ class ExperimentRun:
         except HarnessError as exc:
             log.error("run failed: %s", exc, exc_info=True)
             verdict = Verdict(Status.ERROR, reason=str(exc))
+        except Exception as exc:
+            # A bug of the harness is still an error verdict with a report,
+            # never a traceback that leaves faults or processes behind.
+            log.exception("internal error of the harness")
+            verdict = Verdict(Status.ERROR, reason=f"internal error: {exc!r}")
         finally:
             with _signals_ignored():
                 verdict = self._clean_up(verdict)
@@ -156,8 +174,9 @@ class ExperimentRun:
         self._start_watchers(endpoints)
         self._start_load(endpoints)
         if not self._steady_state():
-            return Verdict(Status.ABORTED,
-                           reason="steady state not met; no fault was injected")
+            return Verdict(
+                Status.ABORTED, reason="steady state not met; no fault was injected"
+            )
         self._run_faults()
         self._await_resolution()
         return self._judge()
@@ -166,28 +185,43 @@ class ExperimentRun:
         sink = WebhookSink(on_alert=self._on_alert)
         self._parts["sink"] = sink
         sink.start()
-        stack = LocalStack(self.estate, self.run_dir, sink.url,
-                           without_alerts=self.options.without_alerts)
+        stack = LocalStack(
+            self.estate,
+            self.run_dir,
+            sink.url,
+            without_alerts=self.options.without_alerts,
+        )
         self._parts["stack"] = stack
         endpoints = stack.start()
         (self.run_dir / "endpoints.json").write_text(endpoints.as_json())
-        self.journal.record("stack_up", proxy=endpoints.proxy_kind,
-                            prometheus=endpoints.prometheus,
-                            alertmanager=endpoints.alertmanager)
+        self.journal.record(
+            "stack_up",
+            proxy=endpoints.proxy_kind,
+            prometheus=endpoints.prometheus,
+            alertmanager=endpoints.alertmanager,
+        )
         executor = ActionExecutor(endpoints.services, endpoints.admin_token)
         self._parts["executor"] = executor
         self._parts["controller"] = RemediationController(
-            self.estate.runbooks, executor, self.journal,
-            disabled=self.options.disabled_runbooks)
+            self.estate.runbooks,
+            executor,
+            self.journal,
+            disabled=self.options.disabled_runbooks,
+        )
         self._parts["injector"] = FaultInjector(
-            stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal)
+            stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal
+        )
         return endpoints
 
     def _on_alert(self, event) -> None:
-        self.journal.record("alert_notified", alertname=event.alertname,
-                            status=event.status, fingerprint=event.fingerprint,
-                            service=event.labels.get("service", ""),
-                            repeat=event.repeat)
+        self.journal.record(
+            "alert_notified",
+            alertname=event.alertname,
+            status=event.status,
+            fingerprint=event.fingerprint,
+            service=event.labels.get("service", ""),
+            repeat=event.repeat,
+        )
         controller = self._parts.get("controller")
         if controller is not None:
             controller.on_alert(event.alertname, event.fingerprint, event.status)
@@ -208,12 +242,17 @@ class ExperimentRun:
 
     def _start_load(self, endpoints) -> None:
         # A backstop: Locust stops by itself even if the harness never stops it.
-        run_time_s = math.ceil(self.experiment.steady_state_s
-                               + self.experiment.fault_window_s
-                               + self.deadlines["resolve"].total_s + 60)
+        run_time_s = math.ceil(
+            self.experiment.steady_state_s
+            + self.experiment.fault_window_s
+            + self.deadlines["resolve"].total_s
+            + 60
+        )
         settings = LoadSettings(
-            targets={name: endpoints.front[name]
-                     for name in ("customer-api", "policy-api", "claims-api")},
+            targets={
+                name: endpoints.front[name]
+                for name in ("customer-api", "policy-api", "claims-api")
+            },
             journey=self.experiment.load.journey,
             arrival_rate_per_s=self.experiment.load.arrival_rate_per_s,
             customers=self.estate.seed.customers,
@@ -221,8 +260,12 @@ class ExperimentRun:
         load = LoadRun(settings, self.run_dir / "load", run_time_s=run_time_s)
         self._parts["load"] = load
         load.start()
-        self.journal.record("load_started", journey=settings.journey,
-                            arrival_rate_per_s=settings.arrival_rate_per_s)
+        self.journal.record(
+            "load_started",
+            journey=settings.journey,
+            arrival_rate_per_s=settings.arrival_rate_per_s,
+            pid=load.pid,
+        )
 
     def _steady_state(self) -> bool:
         """Wait out the steady state; it holds if every named SLO held at its end."""
@@ -232,12 +275,14 @@ class ExperimentRun:
         now_s = self.journal.now_s()
         failing = []
         for service in self.experiment.steady_state_services:
-            samples = [ok for t, ok in self.journal.series.get(f"slo_ok:{service}", [])
-                       if t >= now_s - window_s]
+            samples = [
+                ok
+                for t, ok in self.journal.series.get(f"slo_ok:{service}", [])
+                if t >= now_s - window_s
+            ]
             if not samples or not all(samples):
                 failing.append(service)
-        self.journal.record("steady_state_checked", ok=not failing,
-                            failing=failing)
+        self.journal.record("steady_state_checked", ok=not failing, failing=failing)
         return not failing
 
     def _run_faults(self) -> None:
@@ -266,27 +311,42 @@ class ExperimentRun:
             if all(self._resolved_since_firing(name) for name in expected):
                 return
             time.sleep(0.25)
-        log.info("resolve deadline passed %.1f s after rollback",
-                 self.journal.now_s() - rolled_back_s)
+        log.info(
+            "resolve deadline passed %.1f s after rollback",
+            self.journal.now_s() - rolled_back_s,
+        )
 
     def _resolved_since_firing(self, alertname: str) -> bool:
-        notes = [e for e in self.journal.events("alert_notified")
-                 if e.fields["alertname"] == alertname]
+        notes = [
+            e
+            for e in self.journal.events("alert_notified")
+            if e.fields["alertname"] == alertname
+        ]
         return bool(notes) and notes[-1].fields["status"] == "resolved"
 
     def _judge(self) -> Verdict:
         observed = Observed(
             events=self.journal.events(),
-            slo_ok={name.split(":", 1)[1]: points
-                    for name, points in self.journal.series.items()
-                    if name.startswith("slo_ok:")},
+            slo_ok={
+                name.split(":", 1)[1]: points
+                for name, points in self.journal.series.items()
+                if name.startswith("slo_ok:")
+            },
         )
         answers = {name: rb.answers for name, rb in self.estate.runbooks.items()}
-        verdict = judge(self.experiment, observed, self.deadlines["detect"],
-                        self.deadlines["resolve"].total_s, answers)
+        verdict = judge(
+            self.experiment,
+            observed,
+            self.deadlines["detect"],
+            self.deadlines["resolve"].total_s,
+            answers,
+        )
         if "slo_back_s" in verdict.measurements:
-            self.journal.record("slo_back", at_s=verdict.measurements["slo_back_s"],
-                                service=self.experiment.slo_recovered.service)
+            self.journal.record(
+                "slo_back",
+                at_s=verdict.measurements["slo_back_s"],
+                service=self.experiment.slo_recovered.service,
+            )
         return verdict
 
     def _clean_up(self, verdict: Verdict) -> Verdict:
@@ -294,9 +354,12 @@ class ExperimentRun:
         injector = self._parts.get("injector")
         stuck = injector.rollback_all() if injector else []
         if stuck:
-            verdict = Verdict(Status.ERROR, verdict.findings,
-                              reason=f"faults could not be rolled back: {stuck}",
-                              measurements=verdict.measurements)
+            verdict = Verdict(
+                Status.ERROR,
+                verdict.findings,
+                reason=f"faults could not be rolled back: {stuck}",
+                measurements=verdict.measurements,
+            )
         steps = [
             ("controller", lambda c: c.shutdown()),
             ("executor", lambda e: (e.undo_all(), e.close())),
@@ -320,21 +383,26 @@ class ExperimentRun:
 
     def _finish(self, verdict: Verdict) -> RunResult:
         self.journal.record("run_finished", verdict=verdict.status.value)
-        result = RunResult(self.experiment.name, self.run_id, self.run_dir, verdict,
-                           self.deadlines)
+        result = RunResult(
+            self.experiment.name, self.run_id, self.run_dir, verdict, self.deadlines
+        )
         load_result = self._parts.get("load_result")
-        self.journal.write({
-            "experiment": self.experiment.name,
-            "hypothesis": self.experiment.hypothesis,
-            "source": str(self.experiment.path),
-            "verdict": _verdict_dict(verdict),
-            "deadlines": {
-                "detect": {k: _deadline_dict(v)
-                           for k, v in self.deadlines["detect"].items()},
-                "resolve": _deadline_dict(self.deadlines["resolve"]),
-            },
-            "load": load_result.as_dict() if load_result else None,
-        })
+        self.journal.write(
+            {
+                "experiment": self.experiment.name,
+                "hypothesis": self.experiment.hypothesis,
+                "source": str(self.experiment.path),
+                "verdict": _verdict_dict(verdict),
+                "deadlines": {
+                    "detect": {
+                        k: _deadline_dict(v)
+                        for k, v in self.deadlines["detect"].items()
+                    },
+                    "resolve": _deadline_dict(self.deadlines["resolve"]),
+                },
+                "load": load_result.as_dict() if load_result else None,
+            }
+        )
         self.journal.close()
         write_summary(result, self.journal, self.experiment, load_result)
         return result
@@ -370,8 +438,10 @@ def _signals_ignored():
     """Clean-up must finish: a second Ctrl-C or SIGTERM waits for it."""
 
     def handler(signum, frame):
-        log.warning("%s received during clean-up; finishing clean-up first",
-                    signal.Signals(signum).name)
+        log.warning(
+            "%s received during clean-up; finishing clean-up first",
+            signal.Signals(signum).name,
+        )
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -77,8 +77,7 @@ class Experiment:
         return max(f.start_after_s + f.duration_s for f in self.faults)
 
 
-TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults",
-              "expect")
+TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults", "expect")
 
 
 def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experiment:
@@ -91,8 +90,14 @@ def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experi
     steady.require_known(["duration_s", "slos"])
     experiment = Experiment(
         name=doc.get("name", str, check=_is_slug, accepted=_SLUG),
-        hypothesis=doc.get("hypothesis", str, check=bool,
-                           accepted="one sentence saying what should happen"),
+        hypothesis=" ".join(
+            doc.get(
+                "hypothesis",
+                str,
+                check=lambda v: bool(v.strip()),
+                accepted="one sentence saying what should happen",
+            ).split()
+        ),
         path=Path(path),
         tags=tuple(_tags(doc)),
         load=_load(doc.child("load")),
@@ -114,8 +119,13 @@ def _is_slug(value: str) -> bool:
 
 
 def _tags(doc: Fields) -> list[str]:
-    return doc.get("tags", list, [], check=lambda v: all(t in TAGS for t in v),
-                   accepted=f"a list of: {', '.join(TAGS)}")
+    return doc.get(
+        "tags",
+        list,
+        [],
+        check=lambda v: all(t in TAGS for t in v),
+        accepted=f"a list of: {', '.join(TAGS)}",
+    )
 
 
 def _load(entry: Fields) -> LoadSpec:
@@ -123,8 +133,11 @@ def _load(entry: Fields) -> LoadSpec:
     return LoadSpec(
         journey=entry.choice("journey", JOURNEYS),
         arrival_rate_per_s=entry.get(
-            "arrival_rate_per_s", (int, float), check=lambda v: 0 < v <= 200,
-            accepted="a number of journeys per second, above 0 and at most 200"),
+            "arrival_rate_per_s",
+            (int, float),
+            check=lambda v: 0 < v <= 200,
+            accepted="a number of journeys per second, above 0 and at most 200",
+        ),
     )
 
 
@@ -132,8 +145,11 @@ def _slo_names(entry: Fields, key: str, estate: Estate) -> list[str]:
     names = entry.string_list(key, [])
     for index, name in enumerate(names):
         if name not in estate.slos:
-            entry.fail(entry.here + (key, index), name,
-                       f"a service with an SLO: {', '.join(estate.slos)}")
+            entry.fail(
+                entry.here + (key, index),
+                name,
+                f"a service with an SLO: {', '.join(estate.slos)}",
+            )
     return names
 
 
@@ -145,26 +161,31 @@ def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
     for entry in entries:
         kind = entry.choice("kind", FAULT_KINDS)
         attributes_spec = FAULT_KINDS[kind]
-        entry.require_known(["name", "kind", "route", "start_after_s", "duration_s",
-                             *attributes_spec])
+        entry.require_known(
+            ["name", "kind", "route", "start_after_s", "duration_s", *attributes_spec]
+        )
         route = entry.get("route", str)
         if route not in estate.routes:
-            entry.fail(entry.here + ("route",), route,
-                       "a route declared in config/estate.yaml: "
-                       + ", ".join(estate.routes))
+            entry.fail(
+                entry.here + ("route",),
+                route,
+                "a route declared in config/estate.yaml: " + ", ".join(estate.routes),
+            )
         attributes = {
             key: entry.number(key) if default is None else entry.number(key, default)
             for key, default in attributes_spec.items()
         }
-        faults.append(FaultSpec(
-            name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
-            kind=kind,
-            route=route,
-            start_after_s=entry.number("start_after_s", 0.0),
-            duration_s=entry.number("duration_s", minimum=1),
-            attributes=attributes,
-            where=entry.doc.where(entry.here),
-        ))
+        faults.append(
+            FaultSpec(
+                name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
+                kind=kind,
+                route=route,
+                start_after_s=entry.number("start_after_s", 0.0),
+                duration_s=entry.number("duration_s", minimum=1),
+                attributes=attributes,
+                where=entry.doc.where(entry.here),
+            )
+        )
     _unique([f.name for f in faults], "fault name", doc.doc.where(("faults",)))
     return faults
 
@@ -175,8 +196,11 @@ def _alerts(expect: Fields, alert_names: set[str]) -> list[AlertExpectation]:
         entry.require_known(["name", "fires", "resolves"])
         name = entry.get("name", str)
         if name not in alert_names:
-            entry.fail(entry.here + ("name",), name,
-                       "an alert the estate defines: " + ", ".join(sorted(alert_names)))
+            entry.fail(
+                entry.here + ("name",),
+                name,
+                "an alert the estate defines: " + ", ".join(sorted(alert_names)),
+            )
         fires = entry.get("fires", bool, True)
         alerts.append(AlertExpectation(name, fires, entry.get("resolves", bool, fires)))
     return alerts
@@ -187,8 +211,9 @@ def _runbooks(expect: Fields, estate: Estate) -> list[RunbookExpectation]:
     for entry in expect.items("runbooks", []):
         entry.require_known(["name", "finished_within_s"])
         name = entry.choice("name", estate.runbooks)
-        runbooks.append(RunbookExpectation(
-            name, entry.number("finished_within_s", minimum=0.1)))
+        runbooks.append(
+            RunbookExpectation(name, entry.number("finished_within_s", minimum=0.1))
+        )
     return runbooks
 
 
@@ -203,10 +228,13 @@ def _slo_recovered(expect: Fields, estate: Estate) -> SLOExpectation | None:
     obs = estate.observability
     floor_s = obs.rate_window_s + obs.scrape_interval_s + hold_s
     if within_s < floor_s:
-        entry.fail(entry.here + ("within_s",), within_s,
-                   f"at least {floor_s:g} s: the SLO is measured over a "
-                   f"{obs.rate_window_s:g} s rate window scraped every "
-                   f"{obs.scrape_interval_s:g} s and must then hold {hold_s:g} s")
+        entry.fail(
+            entry.here + ("within_s",),
+            within_s,
+            f"at least {floor_s:g} s: the SLO is measured over a "
+            f"{obs.rate_window_s:g} s rate window scraped every "
+            f"{obs.scrape_interval_s:g} s and must then hold {hold_s:g} s",
+        )
     return SLOExpectation(service, within_s, hold_s)
 
 

@@ -68,8 +68,9 @@ class AlertStateWatcher(_Poller):
 class SLOWatcher(_Poller):
     """Samples each service's SLIs and whether its SLO holds right now."""
 
-    def __init__(self, api: PrometheusAPI, journal: Journal, estate: Estate,
-                 services: list[str]):
+    def __init__(
+        self, api: PrometheusAPI, journal: Journal, estate: Estate, services: list[str]
+    ):
         super().__init__(estate.observability.scrape_interval_s, "slo-watcher")
         self.api = api
         self.journal = journal

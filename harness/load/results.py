@@ -156,13 +156,19 @@ class LoadResult:
             "journeys_interrupted": self.journeys.interrupted,
             "stats_are_final": self.stats_are_final,
             "by_request": {
-                name: {"requests": s.request_count, "failures": s.failure_count,
-                       "p95_ms_estimate": s.p95_ms}
+                name: {
+                    "requests": s.request_count,
+                    "failures": s.failure_count,
+                    "p95_ms_estimate": s.p95_ms,
+                }
                 for name, s in self.requests.items()
             },
             "failure_kinds": [
-                {"request": f"{f.method} {f.name}", "error": f.error,
-                 "count": f.occurrences}
+                {
+                    "request": f"{f.method} {f.name}",
+                    "error": f.error,
+                    "count": f.occurrences,
+                }
                 for f in self.failures
             ],
         }

@@ -25,8 +25,9 @@ class ActionResult:
 class ActionExecutor:
     """Carries out runbook actions through the mocks' admin API."""
 
-    def __init__(self, service_urls: dict[str, str], admin_token: str,
-                 timeout_s: float = 5.0):
+    def __init__(
+        self, service_urls: dict[str, str], admin_token: str, timeout_s: float = 5.0
+    ):
         self.service_urls = service_urls
         self._client = httpx.Client(
             timeout=timeout_s, headers={"Authorization": f"Bearer {admin_token}"}
@@ -34,25 +35,39 @@ class ActionExecutor:
         self._undo: list[RunbookAction] = []
 
     def run(self, action: RunbookAction) -> ActionResult:
+        """Carry out action and remember how to undo it."""
+        result, undo = self._carry_out(action)
+        self._undo.append(undo)
+        return result
+
+    def _carry_out(self, action: RunbookAction) -> tuple[ActionResult, RunbookAction]:
         handler = getattr(self, f"_do_{action.action}", None)
         if handler is None:
             raise ActionError(f"no handler for runbook action {action.action!r}")
         return handler(**action.params)
 
-    def _do_set_fallback(self, service: str, dependency: str, mode: str) -> ActionResult:
+    def _do_set_fallback(
+        self, service: str, dependency: str, mode: str
+    ) -> tuple[ActionResult, RunbookAction]:
         previous = self._admin("GET", service, "/admin/dependencies")
         before = previous.get(dependency, {}).get("fallback", "none")
-        state = self._admin("PUT", service, f"/admin/dependencies/{dependency}",
-                            json={"fallback": mode})
+        state = self._admin(
+            "PUT", service, f"/admin/dependencies/{dependency}", json={"fallback": mode}
+        )
         if state.get("fallback") != mode:
             raise ActionError(
                 f"{service} did not switch {dependency} to fallback {mode!r}: {state}"
             )
-        self._undo.append(RunbookAction(
-            "set_fallback", {"service": service, "dependency": dependency,
-                             "mode": before}))
-        return ActionResult("set_fallback", f"{service}->{dependency}",
-                            {"fallback": mode, "was": before})
+        undo = RunbookAction(
+            "set_fallback",
+            {"service": service, "dependency": dependency, "mode": before},
+        )
+        result = ActionResult(
+            "set_fallback",
+            f"{service}->{dependency}",
+            {"fallback": mode, "was": before},
+        )
+        return result, undo
 
     def _admin(self, method: str, service: str, path: str, **kwargs) -> dict:
         if service not in self.service_urls:
@@ -66,20 +81,20 @@ class ActionExecutor:
         except httpx.HTTPError as exc:
             raise ActionError(f"{method} {url} failed: {exc}") from exc
         if not response.is_success:
-            raise ActionError(f"{method} {url} -> HTTP {response.status_code}: "
-                              f"{response.text[:300]}")
+            raise ActionError(
+                f"{method} {url} -> HTTP {response.status_code}: {response.text[:300]}"
+            )
         return response.json()
 
     def undo_all(self) -> list[ActionResult]:
         """Reverse every action taken, newest first; keep going past failures."""
         results = []
-        while self._undo:
-            action = self._undo.pop()
+        pending, self._undo = self._undo, []
+        for action in reversed(pending):
             try:
-                results.append(self.run(action))
+                results.append(self._carry_out(action)[0])
             except HarnessError:
                 log.warning("could not undo runbook action %s", action, exc_info=True)
-        self._undo.clear()
         return results
 
     def close(self) -> None:

@@ -20,8 +20,13 @@ log = logging.getLogger(__name__)
 class RemediationController:
     """Runs the runbook that answers a firing alert, once per fingerprint."""
 
-    def __init__(self, runbooks: dict[str, Runbook], executor: ActionExecutor,
-                 journal: Journal, disabled: Iterable[str] = ()):
+    def __init__(
+        self,
+        runbooks: dict[str, Runbook],
+        executor: ActionExecutor,
+        journal: Journal,
+        disabled: Iterable[str] = (),
+    ):
         self.runbooks = runbooks
         self.executor = executor
         self.journal = journal
@@ -44,25 +49,40 @@ class RemediationController:
             self._handled.add(fingerprint)
         for runbook in self.answering(alertname):
             if not runbook.enabled or runbook.name in self.disabled:
-                self.journal.record("runbook_skipped", runbook=runbook.name,
-                                    alert=alertname, reason="disabled")
+                self.journal.record(
+                    "runbook_skipped",
+                    runbook=runbook.name,
+                    alert=alertname,
+                    reason="disabled",
+                )
                 continue
             self._futures.append(
-                self._pool.submit(self._run, runbook, alertname, fingerprint))
+                self._pool.submit(self._run, runbook, alertname, fingerprint)
+            )
 
     def _run(self, runbook: Runbook, alertname: str, fingerprint: str) -> None:
-        self.journal.record("runbook_started", runbook=runbook.name, alert=alertname,
-                            fingerprint=fingerprint)
+        self.journal.record(
+            "runbook_started",
+            runbook=runbook.name,
+            alert=alertname,
+            fingerprint=fingerprint,
+        )
         try:
             for action in runbook.actions:
                 result = self.executor.run(action)
-                self.journal.record("runbook_action", runbook=runbook.name,
-                                    action=result.action, target=result.target,
-                                    result="ok", **result.detail)
+                self.journal.record(
+                    "runbook_action",
+                    runbook=runbook.name,
+                    action=result.action,
+                    target=result.target,
+                    result="ok",
+                    **result.detail,
+                )
         except Exception as exc:
             log.warning("runbook %s failed", runbook.name, exc_info=True)
-            self.journal.record("runbook_failed", runbook=runbook.name,
-                                alert=alertname, error=str(exc))
+            self.journal.record(
+                "runbook_failed", runbook=runbook.name, alert=alertname, error=str(exc)
+            )
             return
         self.journal.record("runbook_finished", runbook=runbook.name, alert=alertname)
 

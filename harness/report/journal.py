@@ -45,7 +45,7 @@ class Journal:
     def now_s(self) -> float:
         return round(self._clock() - self._t0, 3)
 
-    def record(self, kind: str, at_s: float | None = None, **fields: Any) -> Event:
+    def record(self, kind: str, /, at_s: float | None = None, **fields: Any) -> Event:
         event = Event(
             kind=kind,
             t_s=self.now_s() if at_s is None else round(at_s, 3),
@@ -60,7 +60,9 @@ class Journal:
         log.info("event %s at %.3f s %s", kind, event.t_s, fields)
         return event
 
-    def sample(self, series: str, value: float | None, at_s: float | None = None) -> None:
+    def sample(
+        self, series: str, value: float | None, at_s: float | None = None
+    ) -> None:
         """One point of a measured series, such as claims-api's error ratio."""
         with self._lock:
             self.series.setdefault(series, []).append(

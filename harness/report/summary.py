@@ -6,11 +6,25 @@ from harness.report.journal import Journal
 
 # Events that make the timeline; repeats of a notification are left out.
 TIMELINE_KINDS = (
-    "run_started", "stack_up", "load_started", "steady_state_checked",
-    "fault_injected", "alert_pending", "alert_firing", "alert_notified",
-    "runbook_started", "runbook_action", "runbook_finished", "runbook_skipped",
-    "runbook_failed", "slo_back", "fault_rolled_back", "alert_inactive",
-    "load_stopped", "run_finished", "experiment_invalid",
+    "run_started",
+    "stack_up",
+    "load_started",
+    "steady_state_checked",
+    "fault_injected",
+    "alert_pending",
+    "alert_firing",
+    "alert_notified",
+    "runbook_started",
+    "runbook_action",
+    "runbook_finished",
+    "runbook_skipped",
+    "runbook_failed",
+    "slo_back",
+    "fault_rolled_back",
+    "alert_inactive",
+    "load_stopped",
+    "run_finished",
+    "experiment_invalid",
 )
 
 
@@ -29,10 +43,16 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
     if verdict.reason:
         lines += [f"Reason: {verdict.reason}", ""]
     if verdict.findings:
-        lines += ["## What failed", "", "| expectation | predicted | observed |",
-                  "| --- | --- | --- |"]
-        lines += [f"| {f.expectation} | {f.predicted} | {f.observed} |"
-                  for f in verdict.findings]
+        lines += [
+            "## What failed",
+            "",
+            "| expectation | predicted | observed |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| {_cell(f.expectation)} | {_cell(f.predicted)} | {_cell(f.observed)} |"
+            for f in verdict.findings
+        ]
         lines.append("")
     lines += _timings(result)
     lines += _load(load_result)
@@ -43,17 +63,27 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
 def _timings(result) -> list[str]:
     m = result.verdict.measurements
     detect = (result.deadlines or {}).get("detect", {})
-    lines = ["## Time to detect and recover", "",
-             "| measure | observed | deadline (computed) |", "| --- | --- | --- |"]
+    lines = [
+        "## Time to detect and recover",
+        "",
+        "| measure | observed | deadline (computed) |",
+        "| --- | --- | --- |",
+    ]
     for alert, deadline in detect.items():
         seen = m.get("time_to_detect_s", {}).get(alert)
         shown = f"{seen:.2f} s" if seen is not None else "never"
-        terms = " + ".join(f"{name} {value:g}" for name, value in deadline.terms.items())
-        lines.append(f"| time to detect ({alert}) | {shown} | "
-                     f"{deadline.total_s:.2f} s = {terms} |")
+        terms = " + ".join(
+            f"{name} {value:g}" for name, value in deadline.terms.items()
+        )
+        lines.append(
+            f"| time to detect ({alert}) | {shown} | "
+            f"{deadline.total_s:.2f} s = {terms} |"
+        )
     recover = m.get("time_to_recover_s")
-    lines.append("| time to recover (fault injected to SLO back) | "
-                 f"{f'{recover:.2f} s' if recover is not None else 'never'} | - |")
+    lines.append(
+        "| time to recover (fault injected to SLO back) | "
+        f"{f'{recover:.2f} s' if recover is not None else 'never'} | - |"
+    )
     return lines + [""]
 
 
@@ -61,8 +91,14 @@ def _load(load_result) -> list[str]:
     if load_result is None:
         return []
     data = load_result.as_dict()
-    lines = ["## Load", "", "```", *[f"{k}: {v}" for k, v in data.items()
-                                     if not isinstance(v, (dict, list))], "```", ""]
+    lines = [
+        "## Load",
+        "",
+        "```",
+        *[f"{k}: {v}" for k, v in data.items() if not isinstance(v, (dict, list))],
+        "```",
+        "",
+    ]
     return lines
 
 
@@ -71,7 +107,15 @@ def _timeline(journal: Journal) -> list[str]:
     for event in journal.events():
         if event.kind not in TIMELINE_KINDS or event.fields.get("repeat"):
             continue
-        details = ", ".join(f"{k}={v}" for k, v in event.fields.items()
-                            if k not in ("fingerprint", "repeat") and v not in ("", None))
-        lines.append(f"| {event.t_s:.2f} | {event.kind} | {details} |")
+        details = ", ".join(
+            f"{k}={v}"
+            for k, v in event.fields.items()
+            if k not in ("fingerprint", "repeat", "hypothesis") and v not in ("", None)
+        )
+        lines.append(f"| {event.t_s:.2f} | {event.kind} | {_cell(details)} |")
     return lines + [""]
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -47,7 +47,8 @@ def render_compose_files(estate: Estate) -> dict[str, str]:
             "http://alertmanager:9093",
         ),
         "compose/alertmanager.yml": render_alertmanager_config(
-            estate.observability, WEBHOOK_URL),
+            estate.observability, WEBHOOK_URL
+        ),
     }
     for name in mocks:
         files[f"compose/mocks/{name}.json"] = _mock_config(estate, name, ports)
@@ -66,8 +67,12 @@ def write_compose_files(estate: Estate, root: Path) -> list[Path]:
 
 def _toxiproxy(estate: Estate, ports: dict[str, int]) -> str:
     proxies = [
-        {"name": name, "listen": f"0.0.0.0:{ports[name]}",
-         "upstream": f"{route.upstream}:{MOCK_PORT}", "enabled": True}
+        {
+            "name": name,
+            "listen": f"0.0.0.0:{ports[name]}",
+            "upstream": f"{route.upstream}:{MOCK_PORT}",
+            "enabled": True,
+        }
         for name, route in sorted(estate.routes.items())
     ]
     return json.dumps(proxies, indent=2) + "\n"
@@ -83,20 +88,29 @@ def _mock_config(estate: Estate, name: str, ports: dict[str, int]) -> str:
             "timeout_s": route.timeout_s,
         }
     config = {
-        "service": name, "host": "0.0.0.0", "port": MOCK_PORT,
-        "data_dir": "/data", "log_dir": "/data/logs", "admin_token": ADMIN_TOKEN,
+        "service": name,
+        "host": "0.0.0.0",
+        "port": MOCK_PORT,
+        "data_dir": "/data",
+        "log_dir": "/data/logs",
+        "admin_token": ADMIN_TOKEN,
         "latency_buckets_s": estate.latency_buckets_s(),
         "dependencies": dependencies,
-        "seed": {"random_seed": estate.seed.random_seed,
-                 "customers": estate.seed.customers},
+        "seed": {
+            "random_seed": estate.seed.random_seed,
+            "customers": estate.seed.customers,
+        },
         "version": "1.0.0",
     }
     return json.dumps(config, indent=2) + "\n"
 
 
 def _compose(estate: Estate, ports: dict[str, int], mocks: list[str]) -> str:
-    front = [f"127.0.0.1:{ports[name]}:{ports[name]}" for name in sorted(ports)
-             if name.startswith("client_to_")]
+    front = [
+        f"127.0.0.1:{ports[name]}:{ports[name]}"
+        for name in sorted(ports)
+        if name.startswith("client_to_")
+    ]
     services = {
         "toxiproxy": {
             "image": TOXIPROXY_IMAGE,
@@ -107,19 +121,26 @@ def _compose(estate: Estate, ports: dict[str, int], mocks: list[str]) -> str:
         },
         "prometheus": {
             "image": PROMETHEUS_IMAGE,
-            "command": ["--config.file=/etc/prometheus/prometheus.yml",
-                        "--rules.alert.resend-delay="
-                        f"{estate.observability.resend_delay_s:g}s"],
-            "volumes": ["./compose/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-                        "./compose/rules.yml:/etc/prometheus/rules.yml:ro"],
+            "command": [
+                "--config.file=/etc/prometheus/prometheus.yml",
+                f"--rules.alert.resend-delay={estate.observability.resend_delay_s:g}s",
+            ],
+            "volumes": [
+                "./compose/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                "./compose/rules.yml:/etc/prometheus/rules.yml:ro",
+            ],
             "ports": ["127.0.0.1:9090:9090"],
             "depends_on": ["alertmanager", *mocks],
         },
         "alertmanager": {
             "image": ALERTMANAGER_IMAGE,
-            "command": ["--config.file=/etc/alertmanager/alertmanager.yml",
-                        "--cluster.listen-address="],
-            "volumes": ["./compose/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
+            "command": [
+                "--config.file=/etc/alertmanager/alertmanager.yml",
+                "--cluster.listen-address=",
+            ],
+            "volumes": [
+                "./compose/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
+            ],
             "ports": ["127.0.0.1:9093:9093"],
             "extra_hosts": ["host.docker.internal:host-gateway"],
         },
@@ -128,10 +149,18 @@ def _compose(estate: Estate, ports: dict[str, int], mocks: list[str]) -> str:
         services[name] = {
             "image": MOCK_IMAGE,
             "build": {"context": "."},
-            "command": ["python", "-m", "mocks", "serve", "--config",
-                        f"/config/mocks/{name}.json"],
+            "command": [
+                "python",
+                "-m",
+                "mocks",
+                "serve",
+                "--config",
+                f"/config/mocks/{name}.json",
+            ],
             "volumes": [f"./compose/mocks/{name}.json:/config/mocks/{name}.json:ro"],
         }
-    header = ("# Rendered from config/ by `harness compose render`; edit config/ and\n"
-              "# render again rather than editing this file.\n")
+    header = (
+        "# Rendered from config/ by `harness compose render`; edit config/ and\n"
+        "# render again rather than editing this file.\n"
+    )
     return header + yaml.safe_dump({"services": services}, sort_keys=False, width=1000)

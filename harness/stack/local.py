@@ -97,8 +97,9 @@ class LocalStack:
         self._start_mocks(mock_ports, routes)
         alertmanager_url = self._start_alertmanager()
         prometheus_url = self._start_prometheus(mock_ports, alertmanager_url)
-        return self._endpoints(proxy_url, mock_ports, routes, prometheus_url,
-                               alertmanager_url)
+        return self._endpoints(
+            proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
+        )
 
     def _mock_names(self) -> list[str]:
         return list(self.estate.services) + list(self.estate.externals)
@@ -118,8 +119,15 @@ class LocalStack:
             if choice.kind == "toxiproxy-server":
                 argv = [choice.executable, "-host", LOOPBACK, "-port", str(port)]
             else:
-                argv = [sys.executable, "-m", "harness.proxy", "--host", LOOPBACK,
-                        "--port", str(port)]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "harness.proxy",
+                    "--host",
+                    LOOPBACK,
+                    "--port",
+                    str(port),
+                ]
             self._spawn("fault-proxy", argv).wait_http_ok(f"{url}/version")
         self.proxy = ToxiproxyClient(url)
         log.info("fault proxy ready: %s (%s)", url, choice.kind)
@@ -163,8 +171,10 @@ class LocalStack:
             "admin_token": self.admin_token,
             "latency_buckets_s": self.estate.latency_buckets_s(),
             "dependencies": dependencies,
-            "seed": {"random_seed": self.estate.seed.random_seed,
-                     "customers": self.estate.seed.customers},
+            "seed": {
+                "random_seed": self.estate.seed.random_seed,
+                "customers": self.estate.seed.customers,
+            },
             "version": "1.0.0",
         }
 
@@ -192,7 +202,9 @@ class LocalStack:
         alertmanager.start()
         return alertmanager.url
 
-    def _start_prometheus(self, mock_ports: dict[str, int], alertmanager_url: str) -> str:
+    def _start_prometheus(
+        self, mock_ports: dict[str, int], alertmanager_url: str
+    ) -> str:
         jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
         prometheus = PrometheusProcess(
             workdir=self.run_dir / "prometheus",
@@ -209,8 +221,9 @@ class LocalStack:
             api.wait_targets_up(list(jobs), timeout_s=30)
         return prometheus.url
 
-    def _endpoints(self, proxy_url, mock_ports, routes, prometheus_url,
-                   alertmanager_url) -> Endpoints:
+    def _endpoints(
+        self, proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
+    ) -> Endpoints:
         def url(name: str) -> str:
             return f"http://{LOOPBACK}:{mock_ports[name]}"
 
@@ -220,9 +233,11 @@ class LocalStack:
             services={name: url(name) for name in self.estate.services},
             externals={name: url(name) for name in self.estate.externals},
             routes=routes,
-            front={name: f"http://{routes[f'client_to_{name}']}"
-                   for name in self.estate.services
-                   if f"client_to_{name}" in routes},
+            front={
+                name: f"http://{routes[f'client_to_{name}']}"
+                for name in self.estate.services
+                if f"client_to_{name}" in routes
+            },
             prometheus=prometheus_url,
             alertmanager=alertmanager_url,
             webhook=self.webhook_url,
@@ -241,8 +256,12 @@ class LocalStack:
             try:
                 process.stop()
             except Exception:
-                log.warning("could not stop %s (pid %s)", process.name, process.pid,
-                            exc_info=True)
+                log.warning(
+                    "could not stop %s (pid %s)",
+                    process.name,
+                    process.pid,
+                    exc_info=True,
+                )
         self.state = StackState.STOPPED
 
     def _delete_routes(self) -> None:
@@ -250,5 +269,9 @@ class LocalStack:
             try:
                 self.proxy.delete_proxy(name)
             except Exception:
-                log.warning("could not delete route %s on %s", name,
-                            self.proxy.base_url, exc_info=True)
+                log.warning(
+                    "could not delete route %s on %s",
+                    name,
+                    self.proxy.base_url,
+                    exc_info=True,
+                )

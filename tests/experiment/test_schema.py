@@ -19,7 +19,9 @@ def estate():
 
 
 def base() -> dict:
-    return yaml.safe_load((REPO / "experiments/claims-customer-latency.yaml").read_text())
+    return yaml.safe_load(
+        (REPO / "experiments/claims-customer-latency.yaml").read_text()
+    )
 
 
 def write(tmp_path: Path, data: dict) -> Path:
@@ -29,8 +31,9 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 
 def test_the_library_experiment_is_valid(estate):
-    exp = load_experiment(REPO / "experiments/claims-customer-latency.yaml", estate,
-                          ALERTS)
+    exp = load_experiment(
+        REPO / "experiments/claims-customer-latency.yaml", estate, ALERTS
+    )
 
     assert exp.faults[0].route == "claims-api_to_customer-api"
     assert exp.faults[0].attributes == {"latency_ms": 1500.0, "jitter_ms": 0.0}
@@ -49,18 +52,37 @@ def change(data: dict, dotted: str, value) -> dict:
 @pytest.mark.parametrize(
     ("dotted", "value", "expected"),
     [
-        ("faults.0.route", "claims-api_to_nowhere",
-         "field 'faults[0].route' is 'claims-api_to_nowhere'; expected a route"),
-        ("faults.0.latency_ms", -5, "field 'faults[0].latency_ms' is -5; expected a number >= 0"),
+        (
+            "faults.0.route",
+            "claims-api_to_nowhere",
+            "field 'faults[0].route' is 'claims-api_to_nowhere'; expected a route",
+        ),
+        (
+            "faults.0.latency_ms",
+            -5,
+            "field 'faults[0].latency_ms' is -5; expected a number >= 0",
+        ),
         ("faults.0.latency_ms", "slow", "field 'faults[0].latency_ms' is 'slow'"),
         ("faults.0.kind", "meteor", "expected one of: latency, outage"),
-        ("faults.0.duration_s", 0, "field 'faults[0].duration_s' is 0; expected a number >= 1"),
+        (
+            "faults.0.duration_s",
+            0,
+            "field 'faults[0].duration_s' is 0; expected a number >= 1",
+        ),
         ("load.arrival_rate_per_s", 0, "field 'load.arrival_rate_per_s' is 0"),
         ("load.journey", "buy_a_boat", "field 'load.journey' is 'buy_a_boat'"),
-        ("expect.alerts.0.name", "NoSuchAlert", "field 'expect.alerts[0].name' is 'NoSuchAlert'"),
+        (
+            "expect.alerts.0.name",
+            "NoSuchAlert",
+            "field 'expect.alerts[0].name' is 'NoSuchAlert'",
+        ),
         ("expect.runbooks.0.name", "nope", "field 'expect.runbooks[0].name' is 'nope'"),
         ("expect.slo_recovered.within_s", 2, "expected at least 11 s"),
-        ("steady_state.slos", ["billing-api"], "field 'steady_state.slos[0]' is 'billing-api'"),
+        (
+            "steady_state.slos",
+            ["billing-api"],
+            "field 'steady_state.slos[0]' is 'billing-api'",
+        ),
         ("tags", ["nightly"], "field 'tags' is ['nightly']"),
         ("name", "Has Spaces", "field 'name' is 'Has Spaces'"),
         ("faults.0.lattency_ms", 3, "unknown field 'faults[0].lattency_ms'"),
@@ -80,8 +102,11 @@ def test_bad_input_names_field_value_and_what_is_accepted(
 
 def test_the_line_points_at_the_bad_field(tmp_path, estate):
     path = write(tmp_path, change(base(), "faults.0.latency_ms", -1))
-    line_no = next(i for i, line in enumerate(path.read_text().splitlines(), 1)
-                   if "latency_ms" in line)
+    line_no = next(
+        i
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if "latency_ms" in line
+    )
 
     with pytest.raises(ConfigError, match=rf"{path}:{line_no}:"):
         load_experiment(path, estate, ALERTS)

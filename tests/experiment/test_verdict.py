@@ -25,11 +25,24 @@ ANSWERS = {RUNBOOK: (ALERT,)}
 
 def experiment(**overrides) -> Experiment:
     fields = dict(
-        name="x", hypothesis="h", path=Path("x.yaml"), tags=(),
-        load=LoadSpec("file_a_claim", 4), steady_state_s=10,
+        name="x",
+        hypothesis="h",
+        path=Path("x.yaml"),
+        tags=(),
+        load=LoadSpec("file_a_claim", 4),
+        steady_state_s=10,
         steady_state_services=("claims-api",),
-        faults=(FaultSpec("f", "latency", "claims-api_to_customer-api", 0, 30,
-                          {"latency_ms": 1500, "jitter_ms": 0}, "x.yaml:1"),),
+        faults=(
+            FaultSpec(
+                "f",
+                "latency",
+                "claims-api_to_customer-api",
+                0,
+                30,
+                {"latency_ms": 1500, "jitter_ms": 0},
+                "x.yaml:1",
+            ),
+        ),
         alerts=(AlertExpectation(ALERT, fires=True, resolves=True),),
         runbooks=(RunbookExpectation(RUNBOOK, finished_within_s=5),),
         slo_recovered=SLOExpectation("claims-api", recovered_within_s=20, hold_s=5),
@@ -64,8 +77,9 @@ def slo_series(bad_from: float, good_from: float, end: float = 50.0) -> list:
 
 def observed(events=None, slo=None) -> Observed:
     return Observed(
-        events=sorted(events if events is not None else good_events(),
-                      key=lambda e: e.t_s),
+        events=sorted(
+            events if events is not None else good_events(), key=lambda e: e.t_s
+        ),
         slo_ok={"claims-api": slo if slo is not None else slo_series(11, 21)},
     )
 
@@ -88,8 +102,9 @@ def test_an_alert_never_notified_fails_naming_the_alert():
     verdict = verdict_of(obs=observed(events))
 
     assert verdict.status is Status.FAILED
-    assert any(ALERT in f.expectation and "never" in f.observed
-               for f in verdict.findings)
+    assert any(
+        ALERT in f.expectation and "never" in f.observed for f in verdict.findings
+    )
 
 
 def test_an_alert_notified_after_its_deadline_fails():
@@ -149,8 +164,10 @@ def test_an_slo_that_only_recovers_after_rollback_fails():
 def test_an_slo_recovered_too_late_fails():
     verdict = verdict_of(obs=observed(slo=slo_series(11, 35)))
 
-    assert any("SLO" in f.expectation and "after mitigation" in f.observed
-               for f in verdict.findings)
+    assert any(
+        "SLO" in f.expectation and "after mitigation" in f.observed
+        for f in verdict.findings
+    )
 
 
 def test_no_data_is_not_health():

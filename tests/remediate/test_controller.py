@@ -8,11 +8,17 @@ from harness.remediate.controller import RemediationController
 from harness.report.journal import Journal
 
 RUNBOOK = Runbook(
-    name="fallback", description="", answers=("ClaimsApiHighErrorRate",),
-    actions=(RunbookAction("set_fallback", {"service": "claims-api",
-                                            "dependency": "customer-api",
-                                            "mode": "cache"}),),
-    enabled=True, path=Path("x.yaml"),
+    name="fallback",
+    description="",
+    answers=("ClaimsApiHighErrorRate",),
+    actions=(
+        RunbookAction(
+            "set_fallback",
+            {"service": "claims-api", "dependency": "customer-api", "mode": "cache"},
+        ),
+    ),
+    enabled=True,
+    path=Path("x.yaml"),
 )
 
 
@@ -32,8 +38,9 @@ class RecordingExecutor:
 
 def controller(tmp_path, executor, disabled=()):
     journal = Journal(tmp_path, "t")
-    return RemediationController({"fallback": RUNBOOK}, executor, journal,
-                                 disabled=disabled), journal
+    return RemediationController(
+        {"fallback": RUNBOOK}, executor, journal, disabled=disabled
+    ), journal
 
 
 def test_repeated_notifications_run_the_runbook_once(tmp_path):
@@ -68,7 +75,8 @@ def test_a_disabled_runbook_is_recorded_as_skipped(tmp_path):
 
     assert executor.calls == []
     assert journal.first("runbook_skipped", runbook="fallback").fields["reason"] == (
-        "disabled")
+        "disabled"
+    )
 
 
 def test_a_failing_action_is_recorded_not_finished(tmp_path):

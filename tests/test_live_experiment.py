@@ -1,0 +1,144 @@
+"""The experiment's verdicts fail when they should, and every exit path cleans up.
+
+These start the whole estate (proxy, eight mocks, Prometheus, Alertmanager,
+Locust) on 127.0.0.1, so each takes about a minute.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.experiment.runner import RunOptions, run_experiment
+from harness.experiment.verdict import Status
+from harness.proxy.client import ToxiproxyClient
+from harness.proxy.server import ProxyServerThread
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
+ALERT = "ClaimsApiHighErrorRate"
+RUNBOOK = "claims-customer-fallback"
+
+pytestmark = pytest.mark.live
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def started_pids(report_dir: Path) -> dict[str, int]:
+    pids = json.loads((report_dir / "endpoints.json").read_text())["pids"]
+    journal = json.loads((report_dir / "journal.json").read_text())
+    for event in journal["events"]:
+        if event["kind"] == "load_started":
+            pids["load"] = event["fields"]["pid"]
+    return pids
+
+
+def assert_cleaned_up(report_dir: Path, own_proxy: bool = True) -> None:
+    ledger = json.loads((report_dir / "ledger.json").read_text())
+    assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
+    pids = started_pids(report_dir)
+    assert "load" in pids and "claims-api" in pids and "prometheus" in pids
+    assert ("fault-proxy" in pids) == own_proxy
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+
+
+def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path):
+    result = run_experiment(
+        EXPERIMENT, RunOptions(reports_dir=tmp_path, without_alerts=(ALERT,))
+    )
+
+    assert result.verdict.status is Status.FAILED, result.verdict.explain()
+    failed = [f.expectation for f in result.verdict.findings]
+    assert failed == [f"alert {ALERT} fires"]
+    assert_cleaned_up(result.report_dir)
+
+
+def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):
+    result = run_experiment(
+        EXPERIMENT, RunOptions(reports_dir=tmp_path, disabled_runbooks=(RUNBOOK,))
+    )
+
+    assert result.verdict.status is Status.FAILED, result.verdict.explain()
+    failed = [f.expectation for f in result.verdict.findings]
+    assert f"runbook {RUNBOOK} runs" in failed
+    assert "disabled" in result.verdict.findings[0].observed
+    assert result.verdict.measurements["time_to_detect_s"][ALERT] > 0
+    assert_cleaned_up(result.report_dir)
+
+
+def test_a_fault_on_an_undeclared_route_is_an_error(tmp_path):
+    data = yaml.safe_load(EXPERIMENT.read_text())
+    data["faults"][0]["route"] = "claims-api_to_billing-api"
+    path = tmp_path / "bad-route.yaml"
+    path.write_text(yaml.safe_dump(data))
+
+    result = run_experiment(path, RunOptions(reports_dir=tmp_path / "reports"))
+
+    assert result.verdict.status is Status.ERROR
+    assert result.verdict.status.exit_code == 2
+    assert "'faults[0].route' is 'claims-api_to_billing-api'" in result.verdict.reason
+    assert not (result.report_dir / "endpoints.json").exists(), "nothing started"
+
+
+def wait_for_event(reports: Path, kind: str, timeout_s: float) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for journal in reports.glob("*/journal.jsonl"):
+            if f'"kind": "{kind}"' in journal.read_text():
+                return journal.parent
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event within {timeout_s} s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_fault_rolls_back_and_stops_everything(tmp_path, signum):
+    # An external proxy outlives the run, so the test can see what was left on it.
+    with ProxyServerThread() as proxy_server:
+        env = dict(os.environ, TOXIPROXY_URL=proxy_server.api_url)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "run",
+                str(EXPERIMENT),
+                "--reports",
+                str(tmp_path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            report_dir = wait_for_event(tmp_path, "fault_injected", timeout_s=90)
+            client = ToxiproxyClient(proxy_server.api_url)
+            toxics = client.toxics("claims-api_to_customer-api")
+            assert [t["name"] for t in toxics] == ["harness-slow-customer-for-claims"]
+
+            run.send_signal(signum)
+            output, _ = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+
+        assert run.returncode == 2, output
+        assert f"interrupted by {signal.Signals(signum).name}" in output
+        assert client.proxies() == {}, "routes and toxics left on the proxy"
+    journal = json.loads((report_dir / "journal.json").read_text())
+    kinds = [e["kind"] for e in journal["events"]]
+    assert kinds.index("fault_rolled_back") > kinds.index("fault_injected")
+    assert journal["verdict"]["status"] == "error"
+    assert_cleaned_up(report_dir, own_proxy=False)
