@@ -27,9 +27,10 @@ class Fields:
         return value
 
     def fail(self, field_path: tuple, value: Any, accepted: str) -> None:
+        shown = "missing" if value is _MISSING else repr(value)
         raise ConfigError(
             f"{self.doc.where(field_path)}: field '{field_name(field_path)}' "
-            f"is {value!r}; expected {accepted}"
+            f"is {shown}; expected {accepted}"
         )
 
     def require_known(self, allowed: Iterable[str]) -> None:
@@ -45,14 +46,14 @@ class Fields:
 
     def child(self, key: str) -> "Fields":
         if key not in self.data:
-            self.fail(self.here + (key,), None, "a mapping of fields")
+            self.fail(self.here + (key,), _MISSING, "a mapping of fields")
         return Fields(self.doc, self.here + (key,))
 
     def items(self, key: str, default: Any = _MISSING) -> list["Fields"]:
         """A list of mappings under key, each as Fields."""
         value = self.data.get(key, default)
         if value is _MISSING:
-            self.fail(self.here + (key,), None, "a list of mappings")
+            self.fail(self.here + (key,), _MISSING, "a list of mappings")
         if not isinstance(value, list):
             self.fail(self.here + (key,), value, "a list of mappings")
         return [Fields(self.doc, self.here + (key, i)) for i in range(len(value))]
@@ -68,7 +69,7 @@ class Fields:
         where = self.here + (key,)
         if key not in self.data:
             if default is _MISSING:
-                self.fail(where, None, accepted or _describe(kind))
+                self.fail(where, _MISSING, accepted or _describe(kind))
             return default
         value = self.data[key]
         if isinstance(value, bool) and bool not in _as_tuple(kind):

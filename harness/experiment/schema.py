@@ -84,26 +84,40 @@ def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experi
     """Read and check one experiment file against the estate and its alerts."""
     doc = Fields(load_located(Path(path)))
     doc.require_known(TOP_FIELDS)
-    expect = doc.child("expect")
-    expect.require_known(["alerts", "runbooks", "slo_recovered"])
+    # Fields are read in the order people write them, so the first error
+    # reported is the first one in the file.
+    name = doc.get("name", str, check=_is_slug, accepted=_SLUG)
+    hypothesis = doc.get(
+        "hypothesis",
+        str,
+        check=lambda v: bool(v.strip()),
+        accepted="one sentence saying what should happen",
+    )
+    tags = tuple(_tags(doc))
+    load = _load(doc.child("load"))
     steady = doc.child("steady_state")
     steady.require_known(["duration_s", "slos"])
+    steady_state_s = steady.number("duration_s", minimum=1)
+    steady_services = tuple(_slo_names(steady, "slos", estate))
+    faults = tuple(_faults(doc, estate))
+    expect = doc.child("expect")
+    expect.require_known(["alerts", "runbooks", "slo_recovered"])
+    if not any(expect.data.get(key) for key in ("alerts", "runbooks", "slo_recovered")):
+        # An experiment that expects nothing would pass whatever happened.
+        doc.fail(
+            ("expect",),
+            expect.data,
+            "at least one of alerts, runbooks or slo_recovered",
+        )
     experiment = Experiment(
-        name=doc.get("name", str, check=_is_slug, accepted=_SLUG),
-        hypothesis=" ".join(
-            doc.get(
-                "hypothesis",
-                str,
-                check=lambda v: bool(v.strip()),
-                accepted="one sentence saying what should happen",
-            ).split()
-        ),
+        name=name,
+        hypothesis=" ".join(hypothesis.split()),
         path=Path(path),
-        tags=tuple(_tags(doc)),
-        load=_load(doc.child("load")),
-        steady_state_s=steady.number("duration_s", minimum=1),
-        steady_state_services=tuple(_slo_names(steady, "slos", estate)),
-        faults=tuple(_faults(doc, estate)),
+        tags=tags,
+        load=load,
+        steady_state_s=steady_state_s,
+        steady_state_services=steady_services,
+        faults=faults,
         alerts=tuple(_alerts(expect, alert_names)),
         runbooks=tuple(_runbooks(expect, estate)),
         slo_recovered=_slo_recovered(expect, estate),

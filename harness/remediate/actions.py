@@ -26,11 +26,17 @@ class ActionExecutor:
     """Carries out runbook actions through the mocks' admin API."""
 
     def __init__(
-        self, service_urls: dict[str, str], admin_token: str, timeout_s: float = 5.0
+        self,
+        service_urls: dict[str, str],
+        admin_token: str,
+        timeout_s: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ):
         self.service_urls = service_urls
         self._client = httpx.Client(
-            timeout=timeout_s, headers={"Authorization": f"Bearer {admin_token}"}
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {admin_token}"},
+            transport=transport,
         )
         self._undo: list[RunbookAction] = []
 

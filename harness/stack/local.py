@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.config import Estate
 from harness.errors import StackError
 from harness.observe.alertmanager import AlertmanagerProcess
+from harness.observe.binaries import find_binaries
 from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
 from harness.proxy.client import ToxiproxyClient
 from harness.stack.binaries import ProxyChoice, choose_proxy
@@ -91,6 +92,8 @@ class LocalStack:
         return self.endpoints
 
     def _start_all(self) -> Endpoints:
+        # Fail before starting anything when Prometheus or Alertmanager is missing.
+        find_binaries()
         proxy_url = self._start_proxy()
         mock_ports = {name: free_port() for name in self._mock_names()}
         routes = self._create_routes(mock_ports)

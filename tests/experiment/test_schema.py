@@ -112,6 +112,21 @@ def test_the_line_points_at_the_bad_field(tmp_path, estate):
         load_experiment(path, estate, ALERTS)
 
 
+def test_an_experiment_that_expects_nothing_is_refused(tmp_path, estate):
+    path = write(tmp_path, change(base(), "expect", {}))
+
+    with pytest.raises(ConfigError, match="at least one of alerts, runbooks"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_a_missing_field_is_called_missing(tmp_path, estate):
+    data = base()
+    del data["load"]
+
+    with pytest.raises(ConfigError, match="field 'load' is missing"):
+        load_experiment(write(tmp_path, data), estate, ALERTS)
+
+
 def test_not_yaml_is_refused_with_the_file(tmp_path, estate):
     path = tmp_path / "broken.yaml"
     path.write_text("faults: [\n")

@@ -1,0 +1,82 @@
+"""Faults go through a real proxy, are read back, and always come off."""
+
+import json
+
+import pytest
+
+from harness.errors import FaultError
+from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.schema import FaultSpec
+from harness.proxy.client import ToxiproxyClient
+from harness.proxy.server import ProxyServerThread
+from harness.report.journal import Journal
+
+ROUTE = "claims-api_to_customer-api"
+
+
+def fault(kind="latency", route=ROUTE, **attributes) -> FaultSpec:
+    attributes = attributes or (
+        {"latency_ms": 800, "jitter_ms": 0} if kind == "latency" else {}
+    )
+    return FaultSpec("slow", kind, route, 0, 10, attributes, "x.yaml:3")
+
+
+@pytest.fixture
+def proxy():
+    with ProxyServerThread() as server:
+        client = ToxiproxyClient(server.api_url)
+        client.create_proxy(ROUTE, "127.0.0.1:0", "127.0.0.1:9")
+        yield client
+        client.close()
+
+
+@pytest.fixture
+def injector(proxy, tmp_path):
+    return FaultInjector(
+        proxy, FaultLedger(tmp_path / "ledger.json"), Journal(tmp_path, "t")
+    )
+
+
+def test_latency_is_live_then_gone(proxy, injector, tmp_path):
+    injector.inject(fault())
+    toxics = proxy.toxics(ROUTE)
+    assert [(t["type"], t["attributes"]["latency"]) for t in toxics] == [
+        ("latency", 800)
+    ]
+    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == (
+        "applying"
+    )
+
+    injector.rollback("slow")
+
+    assert proxy.toxics(ROUTE) == []
+    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == (
+        "rolled_back"
+    )
+    assert injector.journal.first("fault_rolled_back") is not None
+
+
+def test_an_outage_disables_the_route_and_rollback_enables_it(proxy, injector):
+    injector.inject(fault("outage"))
+    assert proxy.get_proxy(ROUTE)["enabled"] is False
+
+    assert injector.rollback_all() == []
+    assert proxy.get_proxy(ROUTE)["enabled"] is True
+
+
+def test_a_fault_the_proxy_refuses_is_an_error_and_stays_in_the_ledger(
+    injector, tmp_path
+):
+    with pytest.raises(FaultError, match="could not be applied on route nowhere"):
+        injector.inject(fault(route="nowhere"))
+
+    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    assert ledger[0]["state"] == "applying", "written before it was applied"
+    assert injector.journal.first("fault_injected") is None
+
+
+def test_a_toxic_removed_behind_the_harness_back_still_rolls_back(proxy, injector):
+    injector.inject(fault())
+    proxy.remove_toxic(ROUTE, "harness-slow")
+
+    assert injector.rollback_all() == []

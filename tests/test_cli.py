@@ -1,0 +1,103 @@
+"""The command line: exit codes and messages for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def harness(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def test_a_missing_experiment_file_is_exit_2_naming_the_file(tmp_path):
+    result = harness("run", str(tmp_path / "nope.yaml"), "--reports", str(tmp_path))
+
+    assert result.returncode == 2
+    assert "nope.yaml: cannot read" in result.stdout
+
+
+def test_a_bad_port_names_the_flag_and_value():
+    result = harness("proxy", "serve", "--port", "abc")
+
+    assert result.returncode == 2
+    assert "--port" in result.stderr and "'abc'" in result.stderr
+
+
+def test_an_unknown_command_is_refused():
+    result = harness("explode")
+
+    assert result.returncode == 2
+    assert "invalid choice: 'explode'" in result.stderr
+
+
+def test_validate_accepts_the_library_and_refuses_a_bad_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad Name\n")
+
+    good = harness("validate", *map(str, (REPO / "experiments").glob("*.yaml")))
+    refused = harness("validate", str(bad))
+
+    assert good.returncode == 0, good.stderr
+    assert refused.returncode == 2
+    assert f"{bad}:1: field 'name' is 'Bad Name'" in refused.stderr
+
+
+@pytest.mark.live
+def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "up",
+            "--json",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        text = ""
+        deadline = time.monotonic() + 90
+        while not text.endswith("}\n") and time.monotonic() < deadline:
+            text += up.stdout.readline()
+        endpoints = json.loads(text)
+        customer = httpx.get(
+            f"{endpoints['front']['customer-api']}/customers/CUST-000001", timeout=5
+        )
+        claims_targets = httpx.get(
+            f"{endpoints['prometheus']}/api/v1/query", params={"query": "up"}, timeout=5
+        ).json()["data"]["result"]
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+    assert customer.status_code == 200
+    assert customer.json()["customer_id"] == "CUST-000001"
+    assert len(claims_targets) == 8
+    for name, pid in endpoints["pids"].items():
+        assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), name
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
