@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: test gameday bench lint monitoring clean
 
 test: $(STAMP) monitoring
-	$(BIN)/ruff check harness mocks tests
+	$(BIN)/ruff check harness mocks tests bench
 	$(BIN)/pytest -q tests experiments
 
 gameday: $(STAMP) monitoring
@@ -19,8 +19,8 @@ bench: $(STAMP) monitoring
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness mocks tests
-	$(BIN)/ruff format --check harness mocks tests
+	$(BIN)/ruff check harness mocks tests bench
+	$(BIN)/ruff format --check harness mocks tests bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

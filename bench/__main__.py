@@ -1,0 +1,39 @@
+"""`make bench`: run every benchmark and write docs/performance.md."""
+
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.proxy_overhead import run as proxy_overhead
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    sections = [proxy_overhead()]
+    header = [
+        "# Performance",
+        "",
+        "Written by `make bench`; every number is a ratio against a reference",
+        "measured in the same run, so machines of different speed compare.",
+        "",
+        f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python "
+        f"{platform.python_version()}, {platform.machine()}, "
+        f"{_cpus()} CPUs.",
+        "",
+    ]
+    text = "\n".join(header + sections) + "\n"
+    (REPO / "docs" / "performance.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
