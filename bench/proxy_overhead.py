@@ -128,8 +128,8 @@ def _measure(direct: tuple[str, int], proxied: tuple[str, int]) -> str:
             "## Fault proxy overhead (no toxics)",
             "",
             f"{BATCHES * ROUND_TRIPS_PER_BATCH} round trips of a {len(MESSAGE)}-byte "
-            "message on one keep-alive TCP connection per batch, direct and through the",
-            "embedded proxy, in alternating batches; then a bulk echo.",
+            "message on one keep-alive TCP connection per batch, direct and through",
+            "the embedded proxy, in alternating batches; then a bulk echo.",
             "",
             "| measure | direct | through proxy | added | ratio |",
             "| --- | --- | --- | --- | --- |",
