@@ -60,7 +60,13 @@ def find_experiments(paths: list[Path], tag: str) -> list[Path]:
             files.append(path)
         else:
             raise ConfigError(f"experiment path {str(path)!r} does not exist")
-    return [f for f in files if tag in (load_located(f).data or {}).get("tags", [])]
+    return [f for f in files if tag in _tags_of(f)]
+
+
+def _tags_of(path: Path) -> list:
+    data = load_located(path).data
+    tags = data.get("tags", []) if isinstance(data, dict) else []
+    return tags if isinstance(tags, list) else []
 
 
 def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySummary:

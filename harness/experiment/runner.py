@@ -11,6 +11,7 @@ import logging
 import math
 import secrets
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -421,8 +422,18 @@ def _deadline_dict(deadline) -> dict:
     return {"total_s": deadline.total_s, "terms": dict(deadline.terms)}
 
 
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 @contextmanager
 def _signals_raise_interrupted():
+    # Python delivers signals to the main thread only; elsewhere the caller
+    # owns signal handling.
+    if not _in_main_thread():
+        yield
+        return
+
     def handler(signum, frame):
         raise Interrupted(signal.Signals(signum).name)
 
@@ -436,6 +447,9 @@ def _signals_raise_interrupted():
 @contextmanager
 def _signals_ignored():
     """Clean-up must finish: a second Ctrl-C or SIGTERM waits for it."""
+    if not _in_main_thread():
+        yield
+        return
 
     def handler(signum, frame):
         log.warning(
