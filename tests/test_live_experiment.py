@@ -76,6 +76,41 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):
     assert "disabled" in result.verdict.findings[0].observed
     assert result.verdict.measurements["time_to_detect_s"][ALERT] > 0
     assert_cleaned_up(result.report_dir)
+    assert_one_decision_per_alert(result.report_dir)
+
+
+def assert_one_decision_per_alert(report_dir: Path) -> None:
+    """Alertmanager repeated itself; the controller decided once per alert."""
+    events = json.loads((report_dir / "journal.json").read_text())["events"]
+    notes = [
+        e["fields"]
+        for e in events
+        if e["kind"] == "alert_notified"
+        and e["fields"]["alertname"] == ALERT
+        and e["fields"]["status"] == "firing"
+    ]
+    decisions = [
+        e
+        for e in events
+        if e["kind"] == "runbook_skipped" and e["fields"]["alert"] == ALERT
+    ]
+    assert sum(1 for n in notes if n["repeat"]) >= 2, "repeat_interval is short"
+    assert len(decisions) == 1
+
+
+def test_an_exception_mid_run_is_an_error_and_cleans_up(tmp_path, monkeypatch):
+    from harness.experiment import runner
+
+    def explode(self):
+        raise RuntimeError("boom after the fault")
+
+    monkeypatch.setattr(runner.ExperimentRun, "_await_resolution", explode)
+
+    result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
+
+    assert result.verdict.status is Status.ERROR
+    assert "boom after the fault" in result.verdict.reason
+    assert_cleaned_up(result.report_dir)
 
 
 def test_a_fault_on_an_undeclared_route_is_an_error(tmp_path):
