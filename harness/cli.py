@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # Ports taken, folders that are files, unresolvable hosts: the user's
+        # environment, not a bug, so a sentence rather than a traceback.
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,7 +219,8 @@ def _print_result(result) -> None:
     recover = result.verdict.measurements.get("time_to_recover_s")
     if recover is not None:
         print(f"time to recover: {recover:.2f} s")
-    print(f"report: {result.report_dir / 'summary.md'}")
+    if result.report_dir is not None:
+        print(f"report: {result.report_dir / 'summary.md'}")
 
 
 def _cmd_gameday(args) -> int:
@@ -223,6 +229,8 @@ def _cmd_gameday(args) -> int:
     paths = args.paths or [Path("experiments")]
     summary = run_gameday(paths, args.tag, _run_options(args))
     print(summary.table())
+    if summary.interrupted:
+        print(f"game day stopped early: {summary.interrupted}")
     print(f"game day report: {summary.path}")
     return summary.exit_code
 

@@ -1,5 +1,6 @@
 """Typed reads from parsed YAML, with errors that say where and what is accepted."""
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +28,7 @@ class Fields:
         return value
 
     def fail(self, field_path: tuple, value: Any, accepted: str) -> None:
-        shown = "missing" if value is _MISSING else repr(value)
+        shown = "missing" if value is _MISSING else _as_yaml(value)
         raise ConfigError(
             f"{self.doc.where(field_path)}: field '{field_name(field_path)}' "
             f"is {shown}; expected {accepted}"
@@ -78,13 +79,24 @@ class Fields:
             self.fail(where, value, accepted or _describe(kind))
         return value
 
-    def number(self, key: str, default: Any = _MISSING, minimum: float = 0.0) -> float:
+    def number(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        minimum: float = 0.0,
+        maximum: float | None = None,
+    ) -> float:
+        accepted = f"a number >= {minimum:g}"
+        if maximum is not None:
+            accepted = f"a number from {minimum:g} to {maximum:g}"
         value = self.get(
             key,
             (int, float),
             default,
-            check=lambda v: v >= minimum,
-            accepted=f"a number >= {minimum:g}",
+            check=lambda v: (
+                math.isfinite(v) and v >= minimum and (maximum is None or v <= maximum)
+            ),
+            accepted=accepted,
         )
         return float(value) if value is not None else value
 
@@ -106,6 +118,15 @@ class Fields:
             check=lambda v: all(isinstance(item, str) for item in v),
             accepted="a list of strings",
         )
+
+
+def _as_yaml(value: Any) -> str:
+    """A value as the person wrote it in YAML, not as Python prints it."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -7,6 +7,8 @@ from pathlib import Path
 from harness.config import load_estate
 from harness.errors import ConfigError
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
+from harness.experiment.schema import load_experiment
+from harness.observe.rules import alert_rules
 from harness.yamlfile import load_located
 
 
@@ -14,6 +16,7 @@ from harness.yamlfile import load_located
 class GamedaySummary:
     path: Path
     results: list[RunResult] = field(default_factory=list)
+    interrupted: str = ""  # why the game day stopped early, if it did
 
     @property
     def exit_code(self) -> int:
@@ -33,7 +36,9 @@ class GamedaySummary:
                     result.verdict.status.value,
                     f"{ttd:.1f} s" if ttd is not None else "-",
                     f"{ttr:.1f} s" if ttr is not None else "-",
-                    str(result.report_dir / "summary.md"),
+                    str(result.report_dir / "summary.md")
+                    if result.report_dir
+                    else result.verdict.reason[:80],
                 )
             )
         return rows
@@ -70,20 +75,43 @@ def _tags_of(path: Path) -> list:
 
 
 def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySummary:
-    load_estate(options.config_dir)
+    estate = load_estate(options.config_dir)
     experiments = find_experiments(paths, tag)
     if not experiments:
         raise ConfigError(
             f"no experiment under {', '.join(map(str, paths))} has tag {tag!r}"
         )
+    _validate_all(experiments, estate)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = GamedaySummary(folder / "summary.md")
     for path in experiments:
-        summary.results.append(run_experiment(path, options))
+        result = run_experiment(path, options)
+        summary.results.append(result)
+        if result.interrupted:
+            summary.interrupted = result.verdict.reason
         summary.path.write_text(_render(summary, tag))
+        if result.interrupted:
+            break
     return summary
+
+
+def _validate_all(experiments: list[Path], estate) -> None:
+    """Every file is checked before the first one runs: a typo found an hour
+    into a game day wastes the hour."""
+    names = {rule.name for rule in alert_rules(estate)}
+    errors = []
+    for path in experiments:
+        try:
+            load_experiment(path, estate, names)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError(
+            "the game day did not start; fix these experiments first:\n"
+            + "\n".join(errors)
+        )
 
 
 def _render(summary: GamedaySummary, tag: str) -> str:
@@ -94,6 +122,8 @@ def _render(summary: GamedaySummary, tag: str) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [f"| {' | '.join(row)} |" for row in summary.rows()]
+    if summary.interrupted:
+        lines += ["", f"The game day stopped early: {summary.interrupted}."]
     for result in summary.results:
         if result.verdict.findings or result.verdict.reason:
             lines += [

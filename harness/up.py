@@ -1,12 +1,14 @@
 """`harness up`: the whole estate, running until interrupted, for people to explore."""
 
 import logging
+import shutil
 import signal
 import tempfile
 import threading
 from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, load_estate
+from harness.errors import ConfigError
 from harness.observe.webhook import WebhookSink
 from harness.remediate.actions import ActionExecutor
 from harness.remediate.controller import RemediationController
@@ -20,7 +22,10 @@ def serve_estate(
     config_dir: Path | None, run_dir: Path | None, as_json: bool = False
 ) -> int:
     estate = load_estate(config_dir or DEFAULT_CONFIG_DIR)
+    own_dir = run_dir is None
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="harness-up-"))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {str(run_dir)!r} is a file; expected a folder")
     journal = Journal(run_dir, "up")
     parts: dict = {}
     stop = threading.Event()
@@ -58,6 +63,8 @@ def serve_estate(
             stack.stop()
         sink.stop()
         journal.close()
+        if own_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return 0
 
 
@@ -67,11 +74,17 @@ def _describe(endpoints) -> str:
         f"  fault proxy API  {endpoints.proxy_api} ({endpoints.proxy_kind})",
         f"  prometheus       {endpoints.prometheus}",
         f"  alertmanager     {endpoints.alertmanager}",
+        f"  alert webhook    {endpoints.webhook}",
         f"  admin token      {endpoints.admin_token}",
+        "services (direct, and through their front route):",
     ]
     lines += [
         f"  {name:<16} {url} (through the proxy: {endpoints.front.get(name)})"
         for name, url in endpoints.services.items()
     ]
-    lines.append(f"  run folder       {endpoints.run_dir}")
+    lines.append("external systems:")
+    lines += [f"  {name:<22} {url}" for name, url in endpoints.externals.items()]
+    lines.append("fault-proxy routes (caller_to_callee -> listen address):")
+    lines += [f"  {name:<38} {listen}" for name, listen in endpoints.routes.items()]
+    lines.append(f"run folder (removed on exit unless --run-dir): {endpoints.run_dir}")
     return "\n".join(lines)

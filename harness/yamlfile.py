@@ -12,6 +12,8 @@ import yaml
 
 from harness.errors import ConfigError
 
+MAX_FILE_BYTES = 1_000_000
+
 
 @dataclass(frozen=True)
 class Located:
@@ -34,34 +36,65 @@ class Located:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _walk(node: yaml.Node, here: tuple, lines: dict[tuple, int]) -> None:
+def _walk(node: yaml.Node, here: tuple, lines: dict[tuple, int], path: Path) -> None:
     lines[here] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
+            if here + (key,) in lines:
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: field "
+                    f"'{field_name(here + (key,))}' appears twice (first on line "
+                    f"{lines[here + (key,)]}); write each field once"
+                )
             lines[here + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, here + (key,), lines)
+            _walk(value_node, here + (key,), lines, path)
             lines[here + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, here + (index,), lines)
+            _walk(item, here + (index,), lines, path)
 
 
 def load_located(path: Path) -> Located:
     """Parse one YAML file, keeping the line of every field."""
+    text = _read_text(Path(path))
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
+        _refuse_aliases(path, text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     lines: dict[tuple, int] = {}
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, Path(path))
     return Located(Path(path), data, lines)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"{path}: {path.stat().st_size} bytes; expected at most "
+                f"{MAX_FILE_BYTES} bytes of YAML"
+            )
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); expected a YAML file"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _refuse_aliases(path: Path, text: str) -> None:
+    """Anchors and aliases can expand a small file into gigabytes; none are needed."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}' "
+                "is not accepted; write the value out in full"
+            )
 
 
 def field_name(field_path: tuple) -> str:

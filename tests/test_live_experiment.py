@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -177,3 +178,36 @@ def test_a_signal_mid_fault_rolls_back_and_stops_everything(tmp_path, signum):
     assert kinds.index("fault_rolled_back") > kinds.index("fault_injected")
     assert journal["verdict"]["status"] == "error"
     assert_cleaned_up(report_dir, own_proxy=False)
+
+
+def test_a_fault_removed_behind_the_harness_back_is_an_error(tmp_path, monkeypatch):
+    with ProxyServerThread() as proxy_server:
+        monkeypatch.setenv("TOXIPROXY_URL", proxy_server.api_url)
+        client = ToxiproxyClient(proxy_server.api_url)
+        meddler = threading.Thread(
+            target=_remove_toxic_once_live, args=(client,), daemon=True
+        )
+        meddler.start()
+
+        result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
+        meddler.join(timeout=5)
+
+    assert result.verdict.status is Status.ERROR, result.verdict.explain()
+    assert "vanished from the proxy" in result.verdict.reason
+    ledger = json.loads((result.report_dir / "ledger.json").read_text())
+    assert [entry["state"] for entry in ledger] == ["lost"]
+
+
+def _remove_toxic_once_live(client: ToxiproxyClient) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if client.toxics("claims-api_to_customer-api"):
+                time.sleep(3)
+                client.remove_toxic(
+                    "claims-api_to_customer-api", "harness-slow-customer-for-claims"
+                )
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)

@@ -18,8 +18,17 @@ from harness.report.journal import Journal
 log = logging.getLogger(__name__)
 
 
+class FaultLost(FaultError):
+    """A fault the harness applied vanished from the proxy before its rollback."""
+
+
 class FaultLedger:
-    """Faults applied by one run, kept on disk as JSON."""
+    """Faults applied by one run, kept on disk as JSON.
+
+    States: applying (written before the proxy is asked), live (read back from
+    the proxy), rolled_back (read back as gone), lost (found gone before the
+    harness removed it: something else changed the proxy).
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -38,15 +47,17 @@ class FaultLedger:
             }
             self._save()
 
-    def close(self, fault_name: str) -> None:
+    def mark(self, fault_name: str, state: str) -> None:
         with self._lock:
-            self._entries[fault_name]["state"] = "rolled_back"
+            self._entries[fault_name]["state"] = state
             self._save()
 
     def live(self) -> list[dict]:
         with self._lock:
             return [
-                dict(e) for e in self._entries.values() if e["state"] != "rolled_back"
+                dict(e)
+                for e in self._entries.values()
+                if e["state"] not in ("rolled_back", "lost")
             ]
 
     def _save(self) -> None:
@@ -63,19 +74,25 @@ class FaultInjector:
         self.ledger = ledger
         self.journal = journal
         self._applied: dict[str, FaultSpec] = {}
+        self.lost_faults: list[str] = []
 
     def inject(self, fault: FaultSpec) -> None:
-        handle = f"harness-{fault.name}"
-        self.ledger.open(fault, self.proxy.base_url, handle)
+        self.ledger.open(fault, self.proxy.base_url, _handle(fault))
         self._applied[fault.name] = fault
         try:
-            getattr(self, f"_apply_{fault.kind}")(fault, handle)
-            self._verify(fault, handle, live=True)
+            getattr(self, f"_apply_{fault.kind}")(fault)
+            live = self._is_live(fault)
         except ProxyAPIError as exc:
             raise FaultError(
                 f"fault {fault.name!r} ({fault.where}) could not be "
                 f"applied on route {fault.route}: {exc}"
             ) from exc
+        if not live:
+            raise FaultError(
+                f"fault {fault.name!r} on route {fault.route} is not live on the "
+                "proxy after it was applied"
+            )
+        self.ledger.mark(fault.name, "live")
         self.journal.record(
             "fault_injected",
             fault=fault.name,
@@ -84,11 +101,11 @@ class FaultInjector:
             **fault.attributes,
         )
 
-    def _apply_latency(self, fault: FaultSpec, handle: str) -> None:
+    def _apply_latency(self, fault: FaultSpec) -> None:
         self.proxy.add_toxic(
             fault.route,
             "latency",
-            name=handle,
+            name=_handle(fault),
             stream="downstream",
             attributes={
                 "latency": int(fault.attributes["latency_ms"]),
@@ -96,49 +113,78 @@ class FaultInjector:
             },
         )
 
-    def _apply_outage(self, fault: FaultSpec, handle: str) -> None:
+    def _apply_outage(self, fault: FaultSpec) -> None:
         self.proxy.update_proxy(fault.route, enabled=False)
 
-    def _verify(self, fault: FaultSpec, handle: str, live: bool) -> None:
-        """Read the proxy back: a fault that did not apply must never pass silently."""
+    def _is_live(self, fault: FaultSpec) -> bool:
+        """Read the proxy back: what the harness believes must be what is there."""
         proxy = self.proxy.get_proxy(fault.route)
         if fault.kind == "outage":
-            present = proxy["enabled"] is False
-        else:
-            present = any(t["name"] == handle for t in proxy["toxics"])
-        if present != live:
-            state = "still live" if present else "not live"
-            raise FaultError(
-                f"fault {fault.name!r} on route {fault.route} is "
-                f"{state} after it was {'applied' if live else 'removed'}"
-            )
+            return proxy["enabled"] is False
+        return any(t["name"] == _handle(fault) for t in proxy["toxics"])
+
+    def check_live(self) -> list[str]:
+        """Faults that vanished from the proxy before their rollback.
+
+        A fault removed behind the harness's back would make everything
+        measured afterwards look like recovery, so each one found is recorded
+        and reported, never ignored.
+        """
+        lost = []
+        for name, fault in list(self._applied.items()):
+            try:
+                live = self._is_live(fault)
+            except ProxyAPIError as exc:
+                raise FaultError(f"cannot read route {fault.route}: {exc}") from exc
+            if not live:
+                self._lose(fault)
+                lost.append(name)
+        return lost
+
+    def _lose(self, fault: FaultSpec) -> None:
+        self._applied.pop(fault.name, None)
+        self.lost_faults.append(fault.name)
+        self.ledger.mark(fault.name, "lost")
+        self.journal.record("fault_lost", fault=fault.name, route=fault.route)
+        log.error(
+            "fault %s vanished from route %s before its rollback",
+            fault.name,
+            fault.route,
+        )
 
     def rollback(self, fault_name: str) -> None:
-        fault = self._applied.pop(fault_name, None)
+        fault = self._applied.get(fault_name)
         if fault is None:
             return
-        handle = f"harness-{fault.name}"
         try:
-            if fault.kind == "outage":
-                self.proxy.update_proxy(fault.route, enabled=True)
-            else:
-                self._remove_toxic(fault.route, handle)
-            self._verify(fault, handle, live=False)
+            if not self._is_live(fault):
+                self._lose(fault)
+                raise FaultLost(
+                    f"fault {fault.name!r} was already gone from route "
+                    f"{fault.route} before its rollback: something else changed "
+                    "the proxy, so nothing measured after that is about this fault"
+                )
+            self._take_off(fault)
+            gone = not self._is_live(fault)
         except ProxyAPIError as exc:
-            self._applied[fault_name] = fault
             raise FaultError(
                 f"fault {fault.name!r} on route {fault.route} could "
                 f"not be rolled back: {exc}"
             ) from exc
-        self.ledger.close(fault.name)
+        if not gone:
+            raise FaultError(
+                f"fault {fault.name!r} on route {fault.route} is still live "
+                "after its rollback"
+            )
+        del self._applied[fault_name]
+        self.ledger.mark(fault.name, "rolled_back")
         self.journal.record("fault_rolled_back", fault=fault.name, route=fault.route)
 
-    def _remove_toxic(self, route: str, handle: str) -> None:
-        try:
-            self.proxy.remove_toxic(route, handle)
-        except ProxyAPIError as exc:
-            if exc.status != 404:
-                raise
+    def _take_off(self, fault: FaultSpec) -> None:
+        if fault.kind == "outage":
+            self.proxy.update_proxy(fault.route, enabled=True)
+        else:
+            self.proxy.remove_toxic(fault.route, _handle(fault))
 
     def rollback_all(self) -> list[str]:
         """Roll back everything still applied; return what could not be."""
@@ -146,6 +192,8 @@ class FaultInjector:
         for name in list(self._applied):
             try:
                 self.rollback(name)
+            except FaultLost:
+                continue
             except Exception:
                 log.error("fault %s could not be rolled back", name, exc_info=True)
                 stuck.append(name)
@@ -154,3 +202,8 @@ class FaultInjector:
     @property
     def live(self) -> list[str]:
         return list(self._applied)
+
+
+def _handle(fault: FaultSpec) -> str:
+    """The toxic's name on the proxy, which marks it as this harness's."""
+    return f"harness-{fault.name}"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, Estate, load_estate
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, FaultError, HarnessError
 from harness.experiment.faults import FaultInjector, FaultLedger
 from harness.experiment.schema import Experiment, load_experiment
 from harness.experiment.verdict import Observed, Status, Verdict, judge
@@ -38,6 +38,8 @@ from harness.stack.local import LocalStack
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+# How often the runner reads faults back from the proxy while they are live.
+LIVENESS_CHECK_S = 1.0
 
 
 class Interrupted(BaseException):
@@ -59,6 +61,7 @@ class RunResult:
     report_dir: Path
     verdict: Verdict
     deadlines: dict = field(default_factory=dict)
+    interrupted: bool = False  # a signal stopped the run; callers should stop too
 
 
 def new_run_id(name: str) -> str:
@@ -71,15 +74,24 @@ def run_experiment(path: Path, options: RunOptions = RunOptions()) -> RunResult:
     path = Path(path)
     try:
         estate = load_estate(options.config_dir)
+    except ConfigError as exc:
+        return _invalid(path, f"invalid configuration: {exc}")
+    try:
         _check_options(estate, options)
         alert_names = {rule.name for rule in alert_rules(estate)}
         experiment = load_experiment(path, estate, alert_names)
     except ConfigError as exc:
-        return _invalid(path, options, exc)
+        return _invalid(path, f"invalid experiment: {exc}")
     return ExperimentRun(estate, experiment, options).execute()
 
 
 def _check_options(estate: Estate, options: RunOptions) -> None:
+    reports = Path(options.reports_dir)
+    if reports.exists() and not reports.is_dir():
+        raise ConfigError(
+            f"reports folder {str(reports)!r} is a file; expected a folder (it is "
+            "created when missing)"
+        )
     names = {rule.name for rule in alert_rules(estate)}
     for name in options.without_alerts:
         if name not in names:
@@ -95,16 +107,9 @@ def _check_options(estate: Estate, options: RunOptions) -> None:
             )
 
 
-def _invalid(path: Path, options: RunOptions, exc: ConfigError) -> RunResult:
-    run_id = new_run_id(path.stem.replace("_", "-"))
-    journal = Journal(options.reports_dir / run_id, run_id)
-    journal.record("experiment_invalid", error=str(exc))
-    verdict = Verdict(Status.ERROR, reason=f"invalid experiment: {exc}")
-    result = RunResult(path.stem, run_id, journal.run_dir, verdict)
-    journal.write({"experiment": path.stem, "verdict": _verdict_dict(verdict)})
-    journal.close()
-    write_summary(result, journal, experiment=None)
-    return result
+def _invalid(path: Path, reason: str) -> RunResult:
+    """Nothing ran, so nothing is written: the reason is the whole report."""
+    return RunResult(path.stem, "", None, Verdict(Status.ERROR, reason=reason))
 
 
 class ExperimentRun:
@@ -118,6 +123,7 @@ class ExperimentRun:
         self.run_dir = options.reports_dir / self.run_id
         self.journal = Journal(self.run_dir, self.run_id)
         self.deadlines = self._deadlines()
+        self.interrupted = False
         self._parts: dict = {}
 
     def _deadlines(self) -> dict:
@@ -149,16 +155,18 @@ class ExperimentRun:
             "run_started",
             experiment=self.experiment.name,
             hypothesis=self.experiment.hypothesis,
+            **self._deliberate_breakage(),
         )
         try:
             with _signals_raise_interrupted():
                 verdict = self._run()
         except Interrupted as exc:
-            verdict = Verdict(Status.ERROR, reason=f"interrupted by {exc}")
+            verdict = self._interrupted(str(exc))
         except KeyboardInterrupt:
-            verdict = Verdict(Status.ERROR, reason="interrupted by SIGINT")
+            verdict = self._interrupted("SIGINT")
         except HarnessError as exc:
-            log.error("run failed: %s", exc, exc_info=True)
+            log.error("run failed: %s", exc)
+            log.debug("run failure", exc_info=True)
             verdict = Verdict(Status.ERROR, reason=str(exc))
         except Exception as exc:
             # A bug of the harness is still an error verdict with a report,
@@ -166,9 +174,38 @@ class ExperimentRun:
             log.exception("internal error of the harness")
             verdict = Verdict(Status.ERROR, reason=f"internal error: {exc!r}")
         finally:
-            with _signals_ignored():
+            with _signals_ignored() as received:
                 verdict = self._clean_up(verdict)
-        return self._finish(verdict)
+            if received and not self.interrupted:
+                verdict = self._interrupted(
+                    f"{received[0]} during clean-up (the verdict before it was: "
+                    f"{verdict.status.value})"
+                )
+        return self._finish(self._with_partial_measurements(verdict))
+
+    def _deliberate_breakage(self) -> dict:
+        """What this run switched off on purpose, so no report mistakes it for a bug."""
+        breakage = {}
+        if self.options.without_alerts:
+            breakage["alert_rules_removed"] = list(self.options.without_alerts)
+        if self.options.disabled_runbooks:
+            breakage["runbooks_disabled"] = list(self.options.disabled_runbooks)
+        return breakage
+
+    def _interrupted(self, signal_name: str) -> Verdict:
+        self.interrupted = True
+        self.journal.record("interrupted", signal=signal_name)
+        return Verdict(Status.ERROR, reason=f"interrupted by {signal_name}")
+
+    def _with_partial_measurements(self, verdict: Verdict) -> Verdict:
+        """An error or abort still reports what was measured before it."""
+        if verdict.status in (Status.PASSED, Status.FAILED):
+            return verdict
+        if self.journal.first("fault_injected") is None:
+            return verdict
+        partial = self._judge(record=False)
+        verdict.measurements = {**partial.measurements, **verdict.measurements}
+        return verdict
 
     def _run(self) -> Verdict:
         endpoints = self._start_estate()
@@ -291,8 +328,12 @@ class ExperimentRun:
         start = time.monotonic()
         pending = sorted(self.experiment.faults, key=lambda f: f.start_after_s)
         live: dict[str, float] = {}
+        next_check = 0.0
         while pending or live:
             elapsed = time.monotonic() - start
+            if live and elapsed >= next_check:
+                self._require_live(injector)
+                next_check = elapsed + LIVENESS_CHECK_S
             while pending and pending[0].start_after_s <= elapsed:
                 fault = pending.pop(0)
                 injector.inject(fault)
@@ -302,6 +343,15 @@ class ExperimentRun:
                     injector.rollback(name)
                     del live[name]
             time.sleep(0.05)
+
+    def _require_live(self, injector: FaultInjector) -> None:
+        lost = injector.check_live()
+        if lost:
+            raise FaultError(
+                f"fault(s) {', '.join(lost)} vanished from the proxy before their "
+                "rollback: something else changed it, so nothing measured after "
+                "that is about this experiment"
+            )
 
     def _await_resolution(self) -> None:
         """After rollback, wait for expected alerts to resolve, or their deadline."""
@@ -325,7 +375,7 @@ class ExperimentRun:
         ]
         return bool(notes) and notes[-1].fields["status"] == "resolved"
 
-    def _judge(self) -> Verdict:
+    def _judge(self, record: bool = True) -> Verdict:
         observed = Observed(
             events=self.journal.events(),
             slo_ok={
@@ -342,7 +392,7 @@ class ExperimentRun:
             self.deadlines["resolve"].total_s,
             answers,
         )
-        if "slo_back_s" in verdict.measurements:
+        if record and "slo_back_s" in verdict.measurements:
             self.journal.record(
                 "slo_back",
                 at_s=verdict.measurements["slo_back_s"],
@@ -357,8 +407,16 @@ class ExperimentRun:
         if stuck:
             verdict = Verdict(
                 Status.ERROR,
-                verdict.findings,
+                verdict.checks,
                 reason=f"faults could not be rolled back: {stuck}",
+                measurements=verdict.measurements,
+            )
+        elif injector and injector.lost_faults and verdict.status is not Status.ERROR:
+            verdict = Verdict(
+                Status.ERROR,
+                verdict.checks,
+                reason=f"fault(s) {', '.join(injector.lost_faults)} vanished from "
+                "the proxy before their rollback",
                 measurements=verdict.measurements,
             )
         steps = [
@@ -385,7 +443,12 @@ class ExperimentRun:
     def _finish(self, verdict: Verdict) -> RunResult:
         self.journal.record("run_finished", verdict=verdict.status.value)
         result = RunResult(
-            self.experiment.name, self.run_id, self.run_dir, verdict, self.deadlines
+            self.experiment.name,
+            self.run_id,
+            self.run_dir,
+            verdict,
+            self.deadlines,
+            interrupted=self.interrupted,
         )
         load_result = self._parts.get("load_result")
         self.journal.write(
@@ -393,6 +456,7 @@ class ExperimentRun:
                 "experiment": self.experiment.name,
                 "hypothesis": self.experiment.hypothesis,
                 "source": str(self.experiment.path),
+                "deliberate_breakage": self._deliberate_breakage(),
                 "verdict": _verdict_dict(verdict),
                 "deadlines": {
                     "detect": {
@@ -413,7 +477,7 @@ def _verdict_dict(verdict: Verdict) -> dict:
     return {
         "status": verdict.status.value,
         "reason": verdict.reason,
-        "findings": [vars(f) for f in verdict.findings],
+        "checks": [vars(f) for f in verdict.checks],
         "measurements": verdict.measurements,
     }
 
@@ -448,10 +512,13 @@ def _signals_raise_interrupted():
 def _signals_ignored():
     """Clean-up must finish: a second Ctrl-C or SIGTERM waits for it."""
     if not _in_main_thread():
-        yield
+        yield []
         return
 
+    received: list[str] = []
+
     def handler(signum, frame):
+        received.append(signal.Signals(signum).name)
         log.warning(
             "%s received during clean-up; finishing clean-up first",
             signal.Signals(signum).name,
@@ -459,7 +526,7 @@ def _signals_ignored():
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)

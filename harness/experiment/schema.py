@@ -18,6 +18,9 @@ FAULT_KINDS = {
     "outage": {},
 }
 JOURNEYS = ("file_a_claim",)
+# Bounds that keep every run finite: an hour per phase, ten minutes of delay.
+MAX_PHASE_S = 3600
+MAX_DELAY_MS = 600_000
 TAGS = ("ci", "gameday", "slow")
 
 
@@ -97,7 +100,7 @@ def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experi
     load = _load(doc.child("load"))
     steady = doc.child("steady_state")
     steady.require_known(["duration_s", "slos"])
-    steady_state_s = steady.number("duration_s", minimum=1)
+    steady_state_s = steady.number("duration_s", minimum=1, maximum=MAX_PHASE_S)
     steady_services = tuple(_slo_names(steady, "slos", estate))
     faults = tuple(_faults(doc, estate))
     expect = doc.child("expect")
@@ -186,7 +189,9 @@ def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
                 "a route declared in config/estate.yaml: " + ", ".join(estate.routes),
             )
         attributes = {
-            key: entry.number(key) if default is None else entry.number(key, default)
+            key: entry.number(key, maximum=MAX_DELAY_MS)
+            if default is None
+            else entry.number(key, default, maximum=MAX_DELAY_MS)
             for key, default in attributes_spec.items()
         }
         faults.append(
@@ -194,8 +199,8 @@ def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
                 name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
                 kind=kind,
                 route=route,
-                start_after_s=entry.number("start_after_s", 0.0),
-                duration_s=entry.number("duration_s", minimum=1),
+                start_after_s=entry.number("start_after_s", 0.0, maximum=MAX_PHASE_S),
+                duration_s=entry.number("duration_s", minimum=1, maximum=MAX_PHASE_S),
                 attributes=attributes,
                 where=entry.doc.where(entry.here),
             )
@@ -217,6 +222,9 @@ def _alerts(expect: Fields, alert_names: set[str]) -> list[AlertExpectation]:
             )
         fires = entry.get("fires", bool, True)
         alerts.append(AlertExpectation(name, fires, entry.get("resolves", bool, fires)))
+    _unique(
+        [a.name for a in alerts], "alert", expect.doc.where(expect.here + ("alerts",))
+    )
     return alerts
 
 
@@ -226,8 +234,16 @@ def _runbooks(expect: Fields, estate: Estate) -> list[RunbookExpectation]:
         entry.require_known(["name", "finished_within_s"])
         name = entry.choice("name", estate.runbooks)
         runbooks.append(
-            RunbookExpectation(name, entry.number("finished_within_s", minimum=0.1))
+            RunbookExpectation(
+                name,
+                entry.number("finished_within_s", minimum=0.1, maximum=MAX_PHASE_S),
+            )
         )
+    _unique(
+        [r.name for r in runbooks],
+        "runbook",
+        expect.doc.where(expect.here + ("runbooks",)),
+    )
     return runbooks
 
 
@@ -237,8 +253,8 @@ def _slo_recovered(expect: Fields, estate: Estate) -> SLOExpectation | None:
     entry = expect.child("slo_recovered")
     entry.require_known(["service", "within_s", "hold_s"])
     service = entry.choice("service", estate.slos)
-    hold_s = entry.number("hold_s", 5.0, minimum=1)
-    within_s = entry.number("within_s", minimum=0.1)
+    hold_s = entry.number("hold_s", 5.0, minimum=1, maximum=MAX_PHASE_S)
+    within_s = entry.number("within_s", minimum=0.1, maximum=MAX_PHASE_S)
     obs = estate.observability
     floor_s = obs.rate_window_s + obs.scrape_interval_s + hold_s
     if within_s < floor_s:

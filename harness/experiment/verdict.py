@@ -2,7 +2,8 @@
 
 The verdict is a pure function of the journal, the experiment and the
 deadlines computed from configuration, so every way it can fail is testable
-without starting a single process.
+without starting a single process. Every expectation leaves a check, held or
+not, so a report shows why a run passed as well as why one failed.
 """
 
 import enum
@@ -28,6 +29,7 @@ class Finding:
     expectation: str
     predicted: str
     observed: str
+    held: bool = False
 
     def __str__(self) -> str:
         return (
@@ -38,9 +40,14 @@ class Finding:
 @dataclass
 class Verdict:
     status: Status
-    findings: list[Finding] = field(default_factory=list)
+    checks: list[Finding] = field(default_factory=list)
     reason: str = ""
     measurements: dict = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The expectations that did not hold."""
+        return [check for check in self.checks if not check.held]
 
     def explain(self) -> str:
         lines = [f"verdict: {self.status.value}"]
@@ -67,6 +74,22 @@ class Observed:
                 return event
         return None
 
+    def last_time(self, kind: str) -> float | None:
+        times = [e.t_s for e in self.events if e.kind == kind]
+        return max(times) if times else None
+
+
+class _Checks:
+    def __init__(self):
+        self.checks: list[Finding] = []
+        self.measurements: dict = {}
+
+    def add(self, held: bool, expectation: str, predicted: str, observed: str):
+        self.checks.append(Finding(expectation, predicted, observed, held))
+
+    def measure(self, group: str, key: str, value) -> None:
+        self.measurements.setdefault(group, {})[key] = value
+
 
 def judge(
     experiment: Experiment,
@@ -79,112 +102,92 @@ def judge(
     injected = observed.first("fault_injected")
     if injected is None:
         return Verdict(Status.ERROR, reason="no fault was injected")
-    measurements: dict = {"fault_injected_s": injected.t_s}
-    findings: list[Finding] = []
-    _check_alerts(
-        experiment,
-        observed,
-        injected.t_s,
-        detect_deadlines,
-        resolve_deadline_s,
-        findings,
-        measurements,
-    )
-    mitigated_s = _check_runbooks(
-        experiment, observed, injected.t_s, runbook_answers, findings, measurements
-    )
-    _check_slo(experiment, observed, injected.t_s, mitigated_s, findings, measurements)
-    status = Status.FAILED if findings else Status.PASSED
-    return Verdict(status, findings, measurements=measurements)
-
-
-def _check_alerts(
-    experiment,
-    observed,
-    injected_s,
-    deadlines,
-    resolve_deadline_s,
-    findings,
-    measurements,
-) -> None:
-    rolled_back = _last_time(observed, "fault_rolled_back")
+    checks = _Checks()
+    checks.measurements["fault_injected_s"] = injected.t_s
     for alert in experiment.alerts:
-        fired = observed.first(
-            "alert_notified", injected_s, alertname=alert.name, status="firing"
+        _check_alert(
+            alert, observed, injected.t_s, detect_deadlines, resolve_deadline_s, checks
         )
-        if not alert.fires:
-            if fired:
-                findings.append(
-                    Finding(
-                        f"alert {alert.name} stays silent",
-                        "no notification",
-                        f"notified firing {fired.t_s - injected_s:.1f} s after "
-                        "injection",
-                    )
-                )
-            continue
-        deadline = deadlines[alert.name]
-        predicted = f"firing notified within {deadline.total_s:.1f} s of injection"
-        if fired is None:
-            findings.append(
-                Finding(f"alert {alert.name} fires", predicted, "it was never notified")
-            )
-            continue
-        detect_s = round(fired.t_s - injected_s, 3)
-        measurements.setdefault("time_to_detect_s", {})[alert.name] = detect_s
-        measurements.setdefault("detect_deadline_s", {})[alert.name] = deadline.total_s
-        if detect_s > deadline.total_s:
-            findings.append(
-                Finding(
-                    f"alert {alert.name} fires",
-                    predicted,
-                    f"notified after {detect_s:.1f} s",
-                )
-            )
-        if alert.resolves:
-            _check_resolved(
-                alert.name,
-                fired.t_s,
-                observed,
-                rolled_back,
-                resolve_deadline_s,
-                findings,
-                measurements,
-            )
+    mitigated_s = _check_runbooks(
+        experiment, observed, injected.t_s, runbook_answers, checks
+    )
+    _check_slo(experiment, observed, injected.t_s, mitigated_s, checks)
+    failed = any(not check.held for check in checks.checks)
+    return Verdict(
+        Status.FAILED if failed else Status.PASSED,
+        checks.checks,
+        measurements=checks.measurements,
+    )
 
 
-def _check_resolved(
-    name, fired_s, observed, rolled_back_s, deadline_s, findings, measurements
+def _check_alert(
+    alert, observed, injected_s, deadlines, resolve_deadline_s, checks: _Checks
 ) -> None:
+    fired = observed.first(
+        "alert_notified", injected_s, alertname=alert.name, status="firing"
+    )
+    if not alert.fires:
+        observed_text = (
+            "no notification"
+            if fired is None
+            else f"notified firing {fired.t_s - injected_s:.1f} s after injection"
+        )
+        checks.add(
+            fired is None,
+            f"alert {alert.name} stays silent",
+            "no notification",
+            observed_text,
+        )
+        return
+    deadline = deadlines[alert.name]
+    expectation = f"alert {alert.name} fires"
+    predicted = f"firing notified within {deadline.total_s:.1f} s of injection"
+    if fired is None:
+        checks.add(False, expectation, predicted, "it was never notified")
+        return
+    detect_s = round(fired.t_s - injected_s, 3)
+    checks.measure("time_to_detect_s", alert.name, detect_s)
+    checks.measure("detect_deadline_s", alert.name, deadline.total_s)
+    checks.add(
+        detect_s <= deadline.total_s,
+        expectation,
+        predicted,
+        f"notified after {detect_s:.2f} s",
+    )
+    if alert.resolves:
+        _check_resolved(alert.name, fired.t_s, observed, resolve_deadline_s, checks)
+
+
+def _check_resolved(name, fired_s, observed, deadline_s, checks: _Checks) -> None:
+    rolled_back_s = observed.last_time("fault_rolled_back")
     resolved = observed.first(
         "alert_notified", fired_s, alertname=name, status="resolved"
     )
-    limit_s = (rolled_back_s or fired_s) + deadline_s
+    expectation = f"alert {name} resolves"
     predicted = f"resolved within {deadline_s:.1f} s of the fault's rollback"
     if resolved is None:
-        findings.append(
-            Finding(
-                f"alert {name} resolves", predicted, "no resolved notification arrived"
-            )
-        )
-    elif resolved.t_s > limit_s:
-        findings.append(
-            Finding(
-                f"alert {name} resolves",
-                predicted,
-                f"resolved {resolved.t_s - rolled_back_s:.1f} s after rollback",
-            )
-        )
-    else:
-        measurements.setdefault("resolved_s", {})[name] = resolved.t_s
+        checks.add(False, expectation, predicted, "no resolved notification arrived")
+        return
+    checks.measure("resolved_s", name, resolved.t_s)
+    if rolled_back_s is None or resolved.t_s <= rolled_back_s:
+        checks.add(True, expectation, predicted, "resolved before the rollback")
+        return
+    after_s = resolved.t_s - rolled_back_s
+    checks.add(
+        after_s <= deadline_s,
+        expectation,
+        predicted,
+        f"resolved {after_s:.1f} s after rollback",
+    )
 
 
 def _check_runbooks(
-    experiment, observed, injected_s, runbook_answers, findings, measurements
+    experiment, observed, injected_s, runbook_answers, checks: _Checks
 ) -> float | None:
     mitigated_s = None
     for expected in experiment.runbooks:
         name = expected.name
+        expectation = f"runbook {name} runs"
         predicted = (
             f"finished within {expected.finished_within_s:g} s of the "
             "first notified alert it answers"
@@ -192,22 +195,17 @@ def _check_runbooks(
         trigger = _first_of(observed, injected_s, runbook_answers.get(name, ()))
         finished = observed.first("runbook_finished", injected_s, runbook=name)
         if finished is None:
-            findings.append(
-                Finding(
-                    f"runbook {name} runs", predicted, _why_no_runbook(observed, name)
-                )
-            )
+            checks.add(False, expectation, predicted, _why_no_runbook(observed, name))
             continue
         mitigated_s = max(mitigated_s or 0.0, finished.t_s)
-        measurements.setdefault("runbook_finished_s", {})[name] = finished.t_s
-        if trigger is not None and finished.t_s - trigger > expected.finished_within_s:
-            findings.append(
-                Finding(
-                    f"runbook {name} runs",
-                    predicted,
-                    f"finished {finished.t_s - trigger:.1f} s after",
-                )
-            )
+        checks.measure("runbook_finished_s", name, finished.t_s)
+        took_s = finished.t_s - trigger if trigger is not None else 0.0
+        checks.add(
+            took_s <= expected.finished_within_s,
+            expectation,
+            predicted,
+            f"finished {took_s:.2f} s after",
+        )
     return mitigated_s
 
 
@@ -233,37 +231,59 @@ def _why_no_runbook(observed: Observed, name: str) -> str:
     return "it never ran: no alert it answers was notified"
 
 
-def _check_slo(
-    experiment, observed, injected_s, mitigated_s, findings, measurements
-) -> None:
+def _check_slo(experiment, observed, injected_s, mitigated_s, checks) -> None:
     expected = experiment.slo_recovered
     if expected is None:
         return
-    start_s = mitigated_s if mitigated_s is not None else injected_s
-    rolled_back_s = _first_time(observed, "fault_rolled_back")
-    back_s = first_hold(
-        observed.slo_ok.get(expected.service, []),
-        start_s,
-        expected.hold_s,
-        until_s=rolled_back_s,
-    )
-    predicted = (
-        f"{expected.service} SLO back within {expected.recovered_within_s:g} s "
-        f"of mitigation and held {expected.hold_s:g} s while the fault "
-        "was still live"
-    )
-    name = f"SLO {expected.service} recovers"
-    if back_s is None:
-        findings.append(
-            Finding(name, predicted, "it did not hold while the fault was live")
+    samples = observed.slo_ok.get(expected.service, [])
+    rolled_back_s = observed.first("fault_rolled_back")
+    until_s = rolled_back_s.t_s if rolled_back_s else None
+    breach_s = first_breach(samples, injected_s, until_s)
+    expectation = f"SLO {expected.service} breaks, then recovers"
+    if breach_s is None:
+        checks.add(
+            False,
+            expectation,
+            "a breach while the fault is live",
+            "the SLO never breached: the fault had no visible effect on it",
         )
         return
-    measurements["slo_back_s"] = back_s
-    measurements["time_to_recover_s"] = round(back_s - injected_s, 3)
-    if back_s - start_s > expected.recovered_within_s:
-        findings.append(
-            Finding(name, predicted, f"back {back_s - start_s:.1f} s after mitigation")
+    checks.measure("slo", "breached_s", breach_s)
+    start_s = mitigated_s if mitigated_s is not None else breach_s
+    back_s = first_hold(samples, start_s, expected.hold_s, until_s=until_s)
+    predicted = (
+        f"back within {expected.recovered_within_s:g} s of mitigation "
+        f"and held {expected.hold_s:g} s while the fault was still live"
+    )
+    if back_s is None:
+        checks.add(
+            False, expectation, predicted, "it did not hold while the fault was live"
         )
+        return
+    checks.measurements["slo_back_s"] = back_s
+    checks.measurements["time_to_recover_s"] = round(back_s - injected_s, 3)
+    checks.add(
+        back_s - start_s <= expected.recovered_within_s,
+        expectation,
+        predicted,
+        f"back {back_s - start_s:.1f} s after mitigation",
+    )
+
+
+def first_breach(
+    samples: list[tuple[float, float | None]],
+    after_s: float,
+    until_s: float | None = None,
+) -> float | None:
+    """Time of the first sample after after_s in which the SLO did not hold."""
+    for t_s, ok in samples:
+        if t_s < after_s:
+            continue
+        if until_s is not None and t_s > until_s:
+            return None
+        if ok == 0.0:
+            return t_s
+    return None
 
 
 def first_hold(
@@ -290,13 +310,3 @@ def first_hold(
         else:
             run_start = None
     return None
-
-
-def _first_time(observed: Observed, kind: str) -> float | None:
-    event = observed.first(kind)
-    return event.t_s if event else None
-
-
-def _last_time(observed: Observed, kind: str) -> float | None:
-    times = [e.t_s for e in observed.events if e.kind == kind]
-    return max(times) if times else None

@@ -6,6 +6,7 @@ because silence must never read as health.
 """
 
 import logging
+import math
 import threading
 
 from harness.config import SLO, Estate
@@ -100,12 +101,12 @@ def _queries(sli: dict[str, str]) -> dict[str, str]:
 
 def slo_holds(slo: SLO, values: dict[str, float | None]) -> float | None:
     """1.0 when the SLO holds, 0.0 when it is burning, None when there is no data."""
-    rate = values.get("request_rate")
-    if rate is None or rate <= 0:
+    rate, errors, slow = (
+        values.get(key) for key in ("request_rate", "error_ratio", "slow_ratio")
+    )
+    if any(v is None or not math.isfinite(v) for v in (rate, errors, slow)):
         return None
-    errors = values.get("error_ratio")
-    slow = values.get("slow_ratio")
-    if errors is None or slow is None:
+    if rate <= 0:
         return None
     ok = errors <= 1 - slo.availability_objective and slow <= 1 - slo.latency_objective
     return 1.0 if ok else 0.0

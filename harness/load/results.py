@@ -165,7 +165,7 @@ class LoadResult:
             },
             "failure_kinds": [
                 {
-                    "request": f"{f.method} {f.name}",
+                    "request": f.name,
                     "error": f.error,
                     "count": f.occurrences,
                 }

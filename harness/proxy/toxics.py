@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import enum
 import json
+import logging
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,6 +29,10 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, Self
 
 from harness.proxy.errors import BadRequest
+
+log = logging.getLogger(__name__)
+
+INT64_MAX = 2**63 - 1
 
 
 class Direction(enum.StrEnum):
@@ -88,6 +93,17 @@ class Toxic:
                 f"got {json.dumps(attributes)}"
             )
 
+        known = {spec.metadata["attribute"] for spec in fields(cls)}
+        for name in attributes:
+            if name not in known:
+                # Toxiproxy ignores unknown attributes, and clients rely on
+                # that; a typo is still worth a line in the proxy's log.
+                log.warning(
+                    "ignoring unknown attribute %r of a %s toxic; known: %s",
+                    name,
+                    cls.type_name,
+                    ", ".join(sorted(known)),
+                )
         values = {}
         for spec in fields(cls):
             name = spec.metadata["attribute"]
@@ -105,10 +121,11 @@ class Toxic:
         whole = isinstance(value, int) or (
             isinstance(value, float) and math.isfinite(value) and value.is_integer()
         )
-        if isinstance(value, bool) or not whole or value < 0:
+        # Toxiproxy decodes attributes into Go int64s and refuses what does not fit.
+        if isinstance(value, bool) or not whole or not 0 <= value <= INT64_MAX:
             raise BadRequest.body(
                 f"attribute {name!r} of a {cls.type_name} toxic must be a whole "
-                f"number of {spec.metadata['unit']} from 0 up, "
+                f"number of {spec.metadata['unit']} from 0 to {INT64_MAX}, "
                 f"got {json.dumps(value)}"
             )
         return int(value)

@@ -8,6 +8,7 @@ leaves its timeline on disk.
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,7 +64,12 @@ class Journal:
     def sample(
         self, series: str, value: float | None, at_s: float | None = None
     ) -> None:
-        """One point of a measured series, such as claims-api's error ratio."""
+        """One point of a measured series, such as claims-api's error ratio.
+
+        NaN and infinities (0/0 with no traffic) are stored as None: no data.
+        """
+        if value is not None and not math.isfinite(value):
+            value = None
         with self._lock:
             self.series.setdefault(series, []).append(
                 (self.now_s() if at_s is None else at_s, value)
@@ -93,9 +99,22 @@ class Journal:
 
     def write(self, extra: dict[str, Any]) -> Path:
         path = self.run_dir / "journal.json"
-        path.write_text(json.dumps(self.to_dict(extra), indent=2, default=str))
+        data = _finite(self.to_dict(extra))
+        text = json.dumps(data, indent=2, default=str, allow_nan=False)
+        path.write_text(text)
         return path
 
     def close(self) -> None:
         with self._lock:
             self._stream.close()
+
+
+def _finite(value: Any) -> Any:
+    """The same data with NaN and infinities as null, which JSON can carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -40,24 +40,46 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
     if experiment is not None:
         lines += [f"Hypothesis: {experiment.hypothesis}", ""]
     lines += [f"Run: `{result.run_id}`", ""]
+    lines += _breakage(journal)
     if verdict.reason:
         lines += [f"Reason: {verdict.reason}", ""]
-    if verdict.findings:
+    if verdict.checks:
         lines += [
-            "## What failed",
+            "## Expectations",
             "",
-            "| expectation | predicted | observed |",
-            "| --- | --- | --- |",
+            "| expectation | held | predicted | observed |",
+            "| --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {_cell(f.expectation)} | {_cell(f.predicted)} | {_cell(f.observed)} |"
-            for f in verdict.findings
+            f"| {_cell(c.expectation)} | {'yes' if c.held else '**NO**'} | "
+            f"{_cell(c.predicted)} | {_cell(c.observed)} |"
+            for c in verdict.checks
         ]
         lines.append("")
     lines += _timings(result)
     lines += _load(load_result)
     lines += _timeline(journal)
     return "\n".join(lines) + "\n"
+
+
+def _breakage(journal: Journal) -> list[str]:
+    started = journal.first("run_started")
+    fields = started.fields if started else {}
+    lines = []
+    for alert in fields.get("alert_rules_removed", []):
+        lines.append(f"- alert rule {alert} was removed for this run (--without-alert)")
+    for runbook in fields.get("runbooks_disabled", []):
+        lines.append(
+            f"- runbook {runbook} was disabled for this run (--disable-runbook)"
+        )
+    if lines:
+        lines = [
+            "Deliberately broken for this run, to show the verdict can fail:",
+            "",
+            *lines,
+            "",
+        ]
+    return lines
 
 
 def _timings(result) -> list[str]:
@@ -80,6 +102,12 @@ def _timings(result) -> list[str]:
             f"{deadline.total_s:.2f} s = {terms} |"
         )
     recover = m.get("time_to_recover_s")
+    if recover is None and "slo" not in m:
+        return lines + [
+            "",
+            "The SLO never breached, so there was nothing to recover.",
+            "",
+        ]
     lines.append(
         "| time to recover (fault injected to SLO back) | "
         f"{f'{recover:.2f} s' if recover is not None else 'never'} | - |"

@@ -3,6 +3,9 @@
 import os
 import shutil
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,12 @@ def choose_proxy(environ: dict[str, str] | None = None) -> ProxyChoice:
     environ = os.environ if environ is None else environ
     url = environ.get("TOXIPROXY_URL", "").strip()
     if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"TOXIPROXY_URL is {url!r}; expected the URL of a Toxiproxy API, "
+                "such as http://127.0.0.1:8474"
+            )
         return ProxyChoice("external", url=url.rstrip("/"))
     executable = shutil.which("toxiproxy-server", path=environ.get("PATH"))
     if executable:

@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.config import Estate
-from harness.errors import StackError
+from harness.errors import ProxyAPIError, StackError
 from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
 from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
 from harness.proxy.client import ToxiproxyClient
 from harness.stack.binaries import ProxyChoice, choose_proxy
-from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.process import ManagedProcess
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class LocalStack:
         self.created_routes: list[str] = []
         self.proxy: ToxiproxyClient | None = None
         self.endpoints: Endpoints | None = None
+        self._free = None
 
     def start(self) -> Endpoints:
         if self.state is not StackState.NEW:
@@ -95,7 +96,7 @@ class LocalStack:
         # Fail before starting anything when Prometheus or Alertmanager is missing.
         find_binaries()
         proxy_url = self._start_proxy()
-        mock_ports = {name: free_port() for name in self._mock_names()}
+        mock_ports = {name: self._port() for name in self._mock_names()}
         routes = self._create_routes(mock_ports)
         self._start_mocks(mock_ports, routes)
         alertmanager_url = self._start_alertmanager()
@@ -103,6 +104,18 @@ class LocalStack:
         return self._endpoints(
             proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
         )
+
+    def _port(self) -> int:
+        """A port distinct from every other this stack uses.
+
+        All are reserved in one batch up front: ports asked for one at a time
+        may be handed out twice, and a route's listen port chosen by the proxy
+        could take a mock's port before the mock binds it.
+        """
+        if self._free is None:
+            count = len(self._mock_names()) + len(self.estate.routes) + 3
+            self._free = iter(free_ports(count))
+        return next(self._free)
 
     def _mock_names(self) -> list[str]:
         return list(self.estate.services) + list(self.estate.externals)
@@ -117,7 +130,7 @@ class LocalStack:
         if choice.kind == "external":
             url = choice.url
         else:
-            port = free_port()
+            port = self._port()
             url = f"http://{LOOPBACK}:{port}"
             if choice.kind == "toxiproxy-server":
                 argv = [choice.executable, "-host", LOOPBACK, "-port", str(port)]
@@ -133,8 +146,20 @@ class LocalStack:
                 ]
             self._spawn("fault-proxy", argv).wait_http_ok(f"{url}/version")
         self.proxy = ToxiproxyClient(url)
+        if choice.kind == "external":
+            self._check_external(url)
         log.info("fault proxy ready: %s (%s)", url, choice.kind)
         return url
+
+    def _check_external(self, url: str) -> None:
+        try:
+            self.proxy.version()
+        except ProxyAPIError as exc:
+            raise StackError(
+                f"TOXIPROXY_URL is {url!r}, but no Toxiproxy API answers there "
+                f"({exc.message}); start Toxiproxy or unset TOXIPROXY_URL to use "
+                "the embedded proxy"
+            ) from exc
 
     def _create_routes(self, mock_ports: dict[str, int]) -> dict[str, str]:
         existing = self.proxy.proxies()
@@ -149,7 +174,7 @@ class LocalStack:
         for name, route in self.estate.routes.items():
             created = self.proxy.create_proxy(
                 name=name,
-                listen=f"{LOOPBACK}:0",
+                listen=f"{LOOPBACK}:{self._port()}",
                 upstream=f"{LOOPBACK}:{mock_ports[route.upstream]}",
             )
             self.created_routes.append(name)
@@ -196,7 +221,7 @@ class LocalStack:
     def _start_alertmanager(self) -> str:
         alertmanager = AlertmanagerProcess(
             workdir=self.run_dir / "alertmanager",
-            port=free_port(),
+            port=self._port(),
             webhook_url=self.webhook_url,
             observability=self.estate.observability,
             log_path=self.run_dir / "logs" / "alertmanager.out",
@@ -211,7 +236,7 @@ class LocalStack:
         jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
         prometheus = PrometheusProcess(
             workdir=self.run_dir / "prometheus",
-            port=free_port(),
+            port=self._port(),
             estate=self.estate,
             scrape_jobs=jobs,
             alertmanager_url=alertmanager_url,

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.errors import FaultError
-from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.faults import FaultInjector, FaultLedger, FaultLost
 from harness.experiment.schema import FaultSpec
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
@@ -43,9 +43,7 @@ def test_latency_is_live_then_gone(proxy, injector, tmp_path):
     assert [(t["type"], t["attributes"]["latency"]) for t in toxics] == [
         ("latency", 800)
     ]
-    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == (
-        "applying"
-    )
+    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == "live"
 
     injector.rollback("slow")
 
@@ -75,8 +73,23 @@ def test_a_fault_the_proxy_refuses_is_an_error_and_stays_in_the_ledger(
     assert injector.journal.first("fault_injected") is None
 
 
-def test_a_toxic_removed_behind_the_harness_back_still_rolls_back(proxy, injector):
+def test_a_toxic_removed_behind_the_harness_back_is_lost_not_rolled_back(
+    proxy, injector, tmp_path
+):
     injector.inject(fault())
     proxy.remove_toxic(ROUTE, "harness-slow")
 
+    assert injector.check_live() == ["slow"]
+    assert injector.lost_faults == ["slow"]
     assert injector.rollback_all() == []
+    assert injector.journal.first("fault_rolled_back") is None
+    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    assert ledger[0]["state"] == "lost"
+
+
+def test_rollback_of_a_vanished_fault_says_so(proxy, injector):
+    injector.inject(fault())
+    proxy.remove_toxic(ROUTE, "harness-slow")
+
+    with pytest.raises(FaultLost, match="already gone from route"):
+        injector.rollback("slow")

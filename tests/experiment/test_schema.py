@@ -60,14 +60,14 @@ def change(data: dict, dotted: str, value) -> dict:
         (
             "faults.0.latency_ms",
             -5,
-            "field 'faults[0].latency_ms' is -5; expected a number >= 0",
+            "field 'faults[0].latency_ms' is -5; expected a number from 0 to 600000",
         ),
         ("faults.0.latency_ms", "slow", "field 'faults[0].latency_ms' is 'slow'"),
         ("faults.0.kind", "meteor", "expected one of: latency, outage"),
         (
             "faults.0.duration_s",
             0,
-            "field 'faults[0].duration_s' is 0; expected a number >= 1",
+            "field 'faults[0].duration_s' is 0; expected a number from 1 to 3600",
         ),
         ("load.arrival_rate_per_s", 0, "field 'load.arrival_rate_per_s' is 0"),
         ("load.journey", "buy_a_boat", "field 'load.journey' is 'buy_a_boat'"),
@@ -86,6 +86,11 @@ def change(data: dict, dotted: str, value) -> dict:
         ("tags", ["nightly"], "field 'tags' is ['nightly']"),
         ("name", "Has Spaces", "field 'name' is 'Has Spaces'"),
         ("faults.0.lattency_ms", 3, "unknown field 'faults[0].lattency_ms'"),
+        ("faults.0.latency_ms", float("inf"), "field 'faults[0].latency_ms' is inf"),
+        ("faults.0.duration_s", 10**9, "is 1000000000; expected a number from 1"),
+        ("steady_state.duration_s", 10**9, "expected a number from 1 to 3600"),
+        ("hypothesis", None, "field 'hypothesis' is empty (null)"),
+        ("expect.alerts.0.fires", "yes", "field 'expect.alerts[0].fires' is 'yes'"),
     ],
 )
 def test_bad_input_names_field_value_and_what_is_accepted(
@@ -125,6 +130,46 @@ def test_a_missing_field_is_called_missing(tmp_path, estate):
 
     with pytest.raises(ConfigError, match="field 'load' is missing"):
         load_experiment(write(tmp_path, data), estate, ALERTS)
+
+
+def test_the_same_alert_twice_is_refused(tmp_path, estate):
+    data = base()
+    data["expect"]["alerts"].append({"name": "ClaimsApiHighErrorRate", "fires": False})
+
+    with pytest.raises(
+        ConfigError, match="alert 'ClaimsApiHighErrorRate' is used twice"
+    ):
+        load_experiment(write(tmp_path, data), estate, ALERTS)
+
+
+def test_a_field_written_twice_is_refused_with_both_lines(tmp_path, estate):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: a\nname: b\n")
+
+    with pytest.raises(
+        ConfigError,
+        match=r"twice.yaml:2: field 'name' appears twice "
+        r"\(first on line 1\)",
+    ):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path, estate):
+    path = tmp_path / "laughs.yaml"
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}] " for i in range(8)]
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(ConfigError, match=r"laughs.yaml:2: YAML alias '\*a'"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path, estate):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+
+    with pytest.raises(ConfigError, match="binary.yaml: not UTF-8 text"):
+        load_experiment(path, estate, ALERTS)
 
 
 def test_not_yaml_is_refused_with_the_file(tmp_path, estate):

@@ -114,7 +114,7 @@ def test_an_alert_notified_after_its_deadline_fails():
     verdict = verdict_of(obs=observed(events))
 
     assert verdict.status is Status.FAILED
-    assert "6.5 s" in verdict.findings[0].observed
+    assert "6.50 s" in verdict.findings[0].observed
 
 
 def test_an_alert_that_never_resolves_fails():
@@ -168,6 +168,29 @@ def test_an_slo_recovered_too_late_fails():
         "SLO" in f.expectation and "after mitigation" in f.observed
         for f in verdict.findings
     )
+
+
+def test_an_slo_that_never_breached_fails_the_fault_had_no_effect():
+    always_good = [(float(t), 1.0) for t in range(60)]
+
+    verdict = verdict_of(obs=observed(slo=always_good))
+
+    assert verdict.status is Status.FAILED
+    assert "never breached" in verdict.findings[0].observed
+    assert "time_to_recover_s" not in verdict.measurements
+
+
+def test_a_pass_keeps_every_check_it_made():
+    verdict = verdict_of()
+
+    assert verdict.findings == []
+    assert [c.expectation for c in verdict.checks] == [
+        f"alert {ALERT} fires",
+        f"alert {ALERT} resolves",
+        f"runbook {RUNBOOK} runs",
+        "SLO claims-api breaks, then recovers",
+    ]
+    assert all(c.held for c in verdict.checks)
 
 
 def test_no_data_is_not_health():

@@ -58,7 +58,9 @@ def test_integral_floats_are_accepted_as_whole_numbers() -> None:
     assert LatencyToxic.from_attributes({"latency": 300.0}).latency_ms == 300
 
 
-@pytest.mark.parametrize("value", [-1, 1.5, "300", True, None, [300], float("inf")])
+@pytest.mark.parametrize(
+    "value", [-1, 1.5, "300", True, None, [300], float("inf"), 1e308, 2**63]
+)
 def test_an_attribute_that_is_not_a_whole_number_is_refused(value) -> None:
     with pytest.raises(BadRequest) as refused:
         LatencyToxic.from_attributes({"latency": value})

@@ -21,3 +21,12 @@ def test_a_toxiproxy_server_on_path_is_used(tmp_path):
 
 def test_otherwise_the_embedded_proxy(tmp_path):
     assert choose_proxy({"PATH": str(tmp_path)}).kind == "embedded"
+
+
+def test_a_toxiproxy_url_that_is_not_a_url_is_named():
+    import pytest
+
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="TOXIPROXY_URL is 'not-a-url'; expected"):
+        choose_proxy({"TOXIPROXY_URL": "not-a-url"})
