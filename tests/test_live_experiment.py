@@ -125,7 +125,8 @@ def test_a_fault_on_an_undeclared_route_is_an_error(tmp_path):
     assert result.verdict.status is Status.ERROR
     assert result.verdict.status.exit_code == 2
     assert "'faults[0].route' is 'claims-api_to_billing-api'" in result.verdict.reason
-    assert not (result.report_dir / "endpoints.json").exists(), "nothing started"
+    assert result.report_dir is None, "nothing started, so nothing was written"
+    assert not (tmp_path / "reports").exists()
 
 
 def wait_for_event(reports: Path, kind: str, timeout_s: float) -> Path:

@@ -1,0 +1,75 @@
+"""A game day checks every file first and stops when interrupted."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import gameday
+from harness.errors import ConfigError
+from harness.experiment.runner import RunOptions, RunResult
+from harness.experiment.verdict import Status, Verdict
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
+
+
+def copy_experiment(folder: Path, name: str, **changes) -> Path:
+    data = yaml.safe_load(EXPERIMENT.read_text())
+    data.update(name=name, **changes)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    calls = []
+
+    def fake_run(path, options):
+        calls.append(path.stem)
+        interrupted = len(calls) == 1 and path.stem.startswith("stop")
+        status = Status.ERROR if interrupted else Status.PASSED
+        return RunResult(
+            path.stem, "id", None, Verdict(status, reason="r"), interrupted=interrupted
+        )
+
+    monkeypatch.setattr(gameday, "run_experiment", fake_run)
+    return calls
+
+
+def test_an_invalid_file_stops_the_game_day_before_anything_runs(tmp_path, runs):
+    copy_experiment(tmp_path, "a-good")
+    copy_experiment(
+        tmp_path, "b-bad", load={"journey": "nope", "arrival_rate_per_s": 1}
+    )
+
+    with pytest.raises(ConfigError, match="(?s)did not start.*field 'load.journey'"):
+        gameday.run_gameday([tmp_path], "gameday", RunOptions(reports_dir=tmp_path))
+
+    assert runs == []
+
+
+def test_an_interrupted_run_ends_the_game_day(tmp_path, runs):
+    copy_experiment(tmp_path, "stop-first")
+    copy_experiment(tmp_path, "then-this")
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=tmp_path / "r")
+    )
+
+    assert runs == ["stop-first"]
+    assert summary.interrupted and summary.exit_code == 2
+    assert "stopped early" in summary.path.read_text()
+
+
+def test_only_tagged_experiments_run(tmp_path, runs):
+    copy_experiment(tmp_path, "tagged")
+    copy_experiment(tmp_path, "untagged", tags=["ci"])
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=tmp_path / "r")
+    )
+
+    assert runs == ["tagged"]
+    assert summary.exit_code == 0
