@@ -209,6 +209,10 @@ def _cmd_run(args) -> int:
 
 def _print_result(result) -> None:
     print(result.verdict.explain())
+    if "fault_injected_s" not in result.verdict.measurements:
+        if result.report_dir is not None:
+            print(f"report: {result.report_dir / 'summary.md'}")
+        return
     for alert, deadline in result.deadlines.get("detect", {}).items():
         seen = result.verdict.measurements.get("time_to_detect_s", {}).get(alert)
         shown = f"{seen:.2f} s" if seen is not None else "never"
@@ -243,7 +247,7 @@ def _cmd_validate(args) -> int:
     estate = load_estate(args.config or DEFAULT_CONFIG_DIR)
     names = {rule.name for rule in alert_rules(estate)}
     failures = 0
-    for path in args.paths:
+    for path in _expand(args.paths):
         try:
             load_experiment(path, estate, names)
             print(f"{path}: valid")
@@ -251,6 +255,14 @@ def _cmd_validate(args) -> int:
             failures += 1
             print(f"{exc}", file=sys.stderr)
     return 2 if failures else 0
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Folders stand for the experiment files in them, as for a game day."""
+    files = []
+    for path in paths:
+        files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    return files
 
 
 def _cmd_up(args) -> int:

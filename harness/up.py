@@ -3,6 +3,7 @@
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -44,9 +45,14 @@ def serve_estate(
 
     sink = WebhookSink(on_alert=on_alert)
     stack = None
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # Until the estate is up, a signal interrupts start-up at once; once it is
+    # up, a signal asks the wait below to end. Clean-up ignores further ones.
     previous = {
-        s: signal.signal(s, lambda *_: stop.set())
-        for s in (signal.SIGINT, signal.SIGTERM)
+        s: signal.signal(s, raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)
     }
     try:
         sink.start()
@@ -54,18 +60,29 @@ def serve_estate(
         endpoints = stack.start()
         executor = ActionExecutor(endpoints.services, endpoints.admin_token)
         parts["controller"] = RemediationController(estate.runbooks, executor, journal)
+        for signum in previous:
+            signal.signal(signum, lambda *_: stop.set())
         print(endpoints.as_json() if as_json else _describe(endpoints), flush=True)
         stop.wait()
+    except KeyboardInterrupt:
+        print("interrupted during start-up; stopping what had started", file=sys.stderr)
+        return_code = 2
+    else:
+        return_code = 0
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum in previous:
+            signal.signal(signum, lambda *_: None)
+        if "controller" in parts:
+            parts["controller"].shutdown()
         if stack is not None:
             stack.stop()
         sink.stop()
         journal.close()
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return 0
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return return_code
 
 
 def _describe(endpoints) -> str:

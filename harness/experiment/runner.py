@@ -130,7 +130,9 @@ class ExperimentRun:
         obs = self.estate.observability
         # ServiceDown is one rule per service; every rule of a name shares for_s.
         rules = {rule.name: rule for rule in alert_rules(self.estate)}
-        effect_s = max(
+        # Time to detect counts from the first injection, so the deadline does
+        # too: a later fault must not stretch it.
+        effect_s = min(
             f.start_after_s + self._fault_effect_s(f) for f in self.experiment.faults
         )
         detect = {
@@ -211,9 +213,12 @@ class ExperimentRun:
         endpoints = self._start_estate()
         self._start_watchers(endpoints)
         self._start_load(endpoints)
-        if not self._steady_state():
+        failing = self._steady_state()
+        if failing:
             return Verdict(
-                Status.ABORTED, reason="steady state not met; no fault was injected"
+                Status.ABORTED,
+                reason=f"steady state not met for {', '.join(failing)} (SLO burning "
+                "or no traffic at the end of the steady state); no fault was injected",
             )
         self._run_faults()
         self._await_resolution()
@@ -264,10 +269,24 @@ class ExperimentRun:
         if controller is not None:
             controller.on_alert(event.alertname, event.fingerprint, event.status)
 
+    def _alert_services(self) -> dict[str, str]:
+        """The service each expected alert watches, when it watches one with an SLO."""
+        services = {}
+        for rule in alert_rules(self.estate):
+            service = rule.labels.get("service")
+            if service in self.estate.slos:
+                services.setdefault(rule.name, service)
+        return {
+            a.name: services[a.name]
+            for a in self.experiment.alerts
+            if a.name in services
+        }
+
     def _start_watchers(self, endpoints) -> None:
         api = PrometheusAPI(endpoints.prometheus)
         self._parts["prometheus_api"] = api
         services = set(self.experiment.steady_state_services)
+        services |= set(self._alert_services().values())
         if self.experiment.slo_recovered:
             services.add(self.experiment.slo_recovered.service)
         watchers = [
@@ -305,8 +324,8 @@ class ExperimentRun:
             pid=load.pid,
         )
 
-    def _steady_state(self) -> bool:
-        """Wait out the steady state; it holds if every named SLO held at its end."""
+    def _steady_state(self) -> list[str]:
+        """Wait out the steady state; return the services whose SLO did not hold."""
         obs = self.estate.observability
         time.sleep(self.experiment.steady_state_s)
         window_s = obs.rate_window_s
@@ -321,7 +340,7 @@ class ExperimentRun:
             if not samples or not all(samples):
                 failing.append(service)
         self.journal.record("steady_state_checked", ok=not failing, failing=failing)
-        return not failing
+        return failing
 
     def _run_faults(self) -> None:
         injector = self._parts["injector"]
@@ -391,6 +410,7 @@ class ExperimentRun:
             self.deadlines["detect"],
             self.deadlines["resolve"].total_s,
             answers,
+            self._alert_services(),
         )
         if record and "slo_back_s" in verdict.measurements:
             self.journal.record(

@@ -221,7 +221,15 @@ def _alerts(expect: Fields, alert_names: set[str]) -> list[AlertExpectation]:
                 "an alert the estate defines: " + ", ".join(sorted(alert_names)),
             )
         fires = entry.get("fires", bool, True)
-        alerts.append(AlertExpectation(name, fires, entry.get("resolves", bool, fires)))
+        resolves = entry.get("resolves", bool, fires)
+        if resolves and not fires:
+            entry.fail(
+                entry.here + ("resolves",),
+                True,
+                "false (or nothing) when fires is false: an alert that "
+                "never fires cannot resolve",
+            )
+        alerts.append(AlertExpectation(name, fires, resolves))
     _unique(
         [a.name for a in alerts], "alert", expect.doc.where(expect.here + ("alerts",))
     )
@@ -256,14 +264,14 @@ def _slo_recovered(expect: Fields, estate: Estate) -> SLOExpectation | None:
     hold_s = entry.number("hold_s", 5.0, minimum=1, maximum=MAX_PHASE_S)
     within_s = entry.number("within_s", minimum=0.1, maximum=MAX_PHASE_S)
     obs = estate.observability
-    floor_s = obs.rate_window_s + obs.scrape_interval_s + hold_s
+    floor_s = obs.rate_window_s + obs.scrape_interval_s
     if within_s < floor_s:
         entry.fail(
             entry.here + ("within_s",),
             within_s,
             f"at least {floor_s:g} s: the SLO is measured over a "
             f"{obs.rate_window_s:g} s rate window scraped every "
-            f"{obs.scrape_interval_s:g} s and must then hold {hold_s:g} s",
+            f"{obs.scrape_interval_s:g} s, so it cannot be seen back sooner",
         )
     return SLOExpectation(service, within_s, hold_s)
 

@@ -97,6 +97,7 @@ def judge(
     detect_deadlines: dict,
     resolve_deadline_s: float,
     runbook_answers: dict,
+    alert_services: dict | None = None,
 ) -> Verdict:
     """Compare every expectation with what was observed."""
     injected = observed.first("fault_injected")
@@ -106,7 +107,13 @@ def judge(
     checks.measurements["fault_injected_s"] = injected.t_s
     for alert in experiment.alerts:
         _check_alert(
-            alert, observed, injected.t_s, detect_deadlines, resolve_deadline_s, checks
+            alert,
+            observed,
+            injected.t_s,
+            detect_deadlines,
+            resolve_deadline_s,
+            alert_services or {},
+            checks,
         )
     mitigated_s = _check_runbooks(
         experiment, observed, injected.t_s, runbook_answers, checks
@@ -121,23 +128,19 @@ def judge(
 
 
 def _check_alert(
-    alert, observed, injected_s, deadlines, resolve_deadline_s, checks: _Checks
+    alert,
+    observed,
+    injected_s,
+    deadlines,
+    resolve_deadline_s,
+    alert_services,
+    checks: _Checks,
 ) -> None:
     fired = observed.first(
         "alert_notified", injected_s, alertname=alert.name, status="firing"
     )
     if not alert.fires:
-        observed_text = (
-            "no notification"
-            if fired is None
-            else f"notified firing {fired.t_s - injected_s:.1f} s after injection"
-        )
-        checks.add(
-            fired is None,
-            f"alert {alert.name} stays silent",
-            "no notification",
-            observed_text,
-        )
+        _check_silent(alert.name, fired, observed, injected_s, alert_services, checks)
         return
     deadline = deadlines[alert.name]
     expectation = f"alert {alert.name} fires"
@@ -156,6 +159,36 @@ def _check_alert(
     )
     if alert.resolves:
         _check_resolved(alert.name, fired.t_s, observed, resolve_deadline_s, checks)
+
+
+def _check_silent(name, fired, observed, injected_s, alert_services, checks) -> None:
+    expectation = f"alert {name} stays silent"
+    predicted = "no notification, with traffic reaching the service"
+    if fired is not None:
+        checks.add(
+            False,
+            expectation,
+            predicted,
+            f"notified firing {fired.t_s - injected_s:.1f} s after injection",
+        )
+        return
+    service = alert_services.get(name)
+    until_s = observed.last_time("fault_rolled_back")
+    samples = [
+        ok
+        for t, ok in observed.slo_ok.get(service, [])
+        if t >= injected_s and (until_s is None or t <= until_s)
+    ]
+    if service is not None and not any(ok is not None for ok in samples):
+        checks.add(
+            False,
+            expectation,
+            predicted,
+            f"no data from {service} while the fault was live: silence "
+            "proves nothing when no traffic reaches the service",
+        )
+        return
+    checks.add(True, expectation, predicted, "no notification")
 
 
 def _check_resolved(name, fired_s, observed, deadline_s, checks: _Checks) -> None:
@@ -236,16 +269,17 @@ def _check_slo(experiment, observed, injected_s, mitigated_s, checks) -> None:
     if expected is None:
         return
     samples = observed.slo_ok.get(expected.service, [])
-    rolled_back_s = observed.first("fault_rolled_back")
-    until_s = rolled_back_s.t_s if rolled_back_s else None
+    # With several faults, "while the fault is live" means while any still is.
+    until_s = observed.last_time("fault_rolled_back")
     breach_s = first_breach(samples, injected_s, until_s)
     expectation = f"SLO {expected.service} breaks, then recovers"
     if breach_s is None:
         checks.add(
             False,
             expectation,
-            "a breach while the fault is live",
-            "the SLO never breached: the fault had no visible effect on it",
+            "a breach while a fault is live",
+            "the SLO never breached and always had data: the faults had no "
+            "visible effect on it",
         )
         return
     checks.measure("slo", "breached_s", breach_s)
@@ -253,11 +287,15 @@ def _check_slo(experiment, observed, injected_s, mitigated_s, checks) -> None:
     back_s = first_hold(samples, start_s, expected.hold_s, until_s=until_s)
     predicted = (
         f"back within {expected.recovered_within_s:g} s of mitigation "
-        f"and held {expected.hold_s:g} s while the fault was still live"
+        f"and held {expected.hold_s:g} s while a fault was still live"
     )
     if back_s is None:
         checks.add(
-            False, expectation, predicted, "it did not hold while the fault was live"
+            False,
+            expectation,
+            predicted,
+            f"it did not hold {expected.hold_s:g} s, with data, before the last "
+            "fault was rolled back",
         )
         return
     checks.measurements["slo_back_s"] = back_s
@@ -275,13 +313,17 @@ def first_breach(
     after_s: float,
     until_s: float | None = None,
 ) -> float | None:
-    """Time of the first sample after after_s in which the SLO did not hold."""
+    """Time of the first sample after after_s in which the SLO did not hold.
+
+    No data (None) counts: a service that goes dark under a fault is not
+    holding its SLO, it is unobserved.
+    """
     for t_s, ok in samples:
         if t_s < after_s:
             continue
         if until_s is not None and t_s > until_s:
             return None
-        if ok == 0.0:
+        if not ok:
             return t_s
     return None
 

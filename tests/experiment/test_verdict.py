@@ -193,6 +193,68 @@ def test_a_pass_keeps_every_check_it_made():
     assert all(c.held for c in verdict.checks)
 
 
+def test_a_silent_alert_on_a_service_without_traffic_proves_nothing():
+    exp = experiment(
+        alerts=(AlertExpectation(ALERT, fires=False, resolves=False),),
+        runbooks=(),
+        slo_recovered=None,
+    )
+    dark = [(float(t), None) for t in range(60)]
+    events = [e for e in good_events() if e.kind != "alert_notified"]
+
+    verdict = judge(
+        exp,
+        observed(events, slo=dark),
+        DETECT,
+        RESOLVE_S,
+        ANSWERS,
+        {ALERT: "claims-api"},
+    )
+
+    assert verdict.status is Status.FAILED
+    assert "no data from claims-api" in verdict.findings[0].observed
+
+
+def test_a_silent_alert_with_traffic_holds():
+    exp = experiment(
+        alerts=(AlertExpectation(ALERT, fires=False, resolves=False),),
+        runbooks=(),
+        slo_recovered=None,
+    )
+    events = [e for e in good_events() if e.kind != "alert_notified"]
+
+    verdict = judge(
+        exp,
+        observed(events, slo=slo_series(99, 99)),
+        DETECT,
+        RESOLVE_S,
+        ANSWERS,
+        {ALERT: "claims-api"},
+    )
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+
+
+def test_a_service_gone_dark_under_the_fault_is_a_breach_not_a_hold():
+    dark_then_good = [(float(t), None if 11 <= t < 21 else 1.0) for t in range(60)]
+
+    verdict = verdict_of(obs=observed(slo=dark_then_good))
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+    assert verdict.measurements["slo"]["breached_s"] == 11.0
+
+
+def test_with_several_faults_recovery_counts_until_the_last_rollback():
+    events = good_events() + [
+        ev("fault_injected", 10.5, fault="short"),
+        ev("fault_rolled_back", 13.5, fault="short"),
+    ]
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+
+
 def test_no_data_is_not_health():
     silent = [(float(t), None) for t in range(60)]
 
