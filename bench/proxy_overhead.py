@@ -8,13 +8,13 @@ hits both sides alike. The proxy runs as its own process, as in experiments.
 import socket
 import socketserver
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from harness.proxy.client import ToxiproxyClient
+from harness.stack.local import embedded_proxy_argv
 from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.process import ManagedProcess
 
@@ -77,15 +77,7 @@ def run() -> str:
     api_port = free_port()
     proxy = ManagedProcess(
         "bench-proxy",
-        [
-            sys.executable,
-            "-m",
-            "harness.proxy",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(api_port),
-        ],
+        embedded_proxy_argv(api_port),
         log_path=Path(tempfile.gettempdir()) / f"bench-proxy-{api_port}.log",
     ).start()
     try:

@@ -122,6 +122,7 @@ class ExperimentRun:
         self.run_id = new_run_id(experiment.name)
         self.run_dir = options.reports_dir / self.run_id
         self.journal = Journal(self.run_dir, self.run_id)
+        self.rules = alert_rules(estate)
         self.deadlines = self._deadlines()
         self.interrupted = False
         self._parts: dict = {}
@@ -129,7 +130,7 @@ class ExperimentRun:
     def _deadlines(self) -> dict:
         obs = self.estate.observability
         # ServiceDown is one rule per service; every rule of a name shares for_s.
-        rules = {rule.name: rule for rule in alert_rules(self.estate)}
+        rules = {rule.name: rule for rule in self.rules}
         # Time to detect counts from the first injection, so the deadline does
         # too: a later fault must not stretch it.
         effect_s = min(
@@ -272,7 +273,7 @@ class ExperimentRun:
     def _alert_services(self) -> dict[str, str]:
         """The service each expected alert watches, when it watches one with an SLO."""
         services = {}
-        for rule in alert_rules(self.estate):
+        for rule in self.rules:
             service = rule.labels.get("service")
             if service in self.estate.slos:
                 services.setdefault(rule.name, service)

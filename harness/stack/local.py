@@ -26,6 +26,11 @@ from harness.stack.process import ManagedProcess
 log = logging.getLogger(__name__)
 
 
+def embedded_proxy_argv(port: int, host: str = LOOPBACK) -> list[str]:
+    """The command that serves the embedded fault proxy's API on host:port."""
+    return [sys.executable, "-m", "harness.proxy", "--host", host, "--port", str(port)]
+
+
 class StackState(enum.Enum):
     NEW = "new"  # nothing started yet
     STARTING = "starting"  # processes are being started; stop() cleans up
@@ -135,15 +140,7 @@ class LocalStack:
             if choice.kind == "toxiproxy-server":
                 argv = [choice.executable, "-host", LOOPBACK, "-port", str(port)]
             else:
-                argv = [
-                    sys.executable,
-                    "-m",
-                    "harness.proxy",
-                    "--host",
-                    LOOPBACK,
-                    "--port",
-                    str(port),
-                ]
+                argv = embedded_proxy_argv(port)
             self._spawn("fault-proxy", argv).wait_http_ok(f"{url}/version")
         self.proxy = ToxiproxyClient(url)
         if choice.kind == "external":
