@@ -241,13 +241,13 @@ def _cmd_gameday(args) -> int:
 
 def _cmd_validate(args) -> int:
     from harness.config import DEFAULT_CONFIG_DIR, load_estate
-    from harness.experiment.schema import load_experiment
+    from harness.experiment.schema import experiment_files, load_experiment
     from harness.observe.rules import alert_rules
 
     estate = load_estate(args.config or DEFAULT_CONFIG_DIR)
     names = {rule.name for rule in alert_rules(estate)}
     failures = 0
-    for path in _expand(args.paths):
+    for path in experiment_files(args.paths):
         try:
             load_experiment(path, estate, names)
             print(f"{path}: valid")
@@ -255,14 +255,6 @@ def _cmd_validate(args) -> int:
             failures += 1
             print(f"{exc}", file=sys.stderr)
     return 2 if failures else 0
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    """Folders stand for the experiment files in them, as for a game day."""
-    files = []
-    for path in paths:
-        files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    return files
 
 
 def _cmd_up(args) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.config import load_estate
 from harness.errors import ConfigError
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
-from harness.experiment.schema import load_experiment
+from harness.experiment.schema import experiment_files, load_experiment
 from harness.observe.rules import alert_rules
 from harness.yamlfile import load_located
 
@@ -57,15 +57,7 @@ class GamedaySummary:
 
 def find_experiments(paths: list[Path], tag: str) -> list[Path]:
     """Experiment files under paths whose tags include tag, in name order."""
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(path.glob("*.yaml"))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise ConfigError(f"experiment path {str(path)!r} does not exist")
-    return [f for f in files if tag in _tags_of(f)]
+    return [f for f in experiment_files(paths) if tag in _tags_of(f)]
 
 
 def _tags_of(path: Path) -> list:

@@ -83,6 +83,15 @@ class Experiment:
 TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults", "expect")
 
 
+def experiment_files(paths: list[Path]) -> list[Path]:
+    """Folders stand for the YAML files in them, in name order; files for
+    themselves (a missing one is reported when it is read)."""
+    files = []
+    for path in map(Path, paths):
+        files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    return files
+
+
 def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experiment:
     """Read and check one experiment file against the estate and its alerts."""
     doc = Fields(load_located(Path(path)))

@@ -19,9 +19,9 @@ from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
 from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
 from harness.proxy.client import ToxiproxyClient
-from harness.stack.binaries import ProxyChoice, choose_proxy
 from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.process import ManagedProcess
+from harness.stack.proxy_choice import ProxyChoice, choose_proxy
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Which fault proxy a run uses."""
 
-from harness.stack.binaries import choose_proxy
+from harness.stack.proxy_choice import choose_proxy
 
 
 def test_toxiproxy_url_wins(tmp_path):
