@@ -264,15 +264,21 @@ class OpenModelDriver:
         )
         self.origin = time.monotonic()
         self.next_offset_s: float | None = None
+        self.driver_stopped_at: float | None = None
         self.writer = gevent.spawn(self._write_counts_every_second)
 
     def drive(self) -> None:
         self.origin = time.monotonic()
-        for offset_s in self.offsets:
-            self.next_offset_s = offset_s
-            self._sleep_until(self.origin + offset_s)
-            self.next_offset_s = None
-            self._arrive()
+        try:
+            for offset_s in self.offsets:
+                self.next_offset_s = offset_s
+                self._sleep_until(self.origin + offset_s)
+                self.next_offset_s = None
+                self._arrive()
+        finally:
+            # Arrivals are due only up to the moment the driver was stopped;
+            # shutting the journeys down afterwards takes time of its own.
+            self.driver_stopped_at = time.monotonic()
 
     def finish(self) -> None:
         """Stop every journey and writer, then write the final counts.
@@ -281,9 +287,10 @@ class OpenModelDriver:
         no stats, and the counts show them as started but neither completed
         nor failed.
         """
+        stopped_at = self.driver_stopped_at or time.monotonic()
         self.journeys_in_flight.kill(block=True)
         self.writer.kill(block=True)
-        self.counts.elapsed_s = time.monotonic() - self.origin
+        self.counts.elapsed_s = stopped_at - self.origin
         self.counts.arrivals_due = self._arrivals_due(self.counts.elapsed_s)
         self.counts.stopped = True
         self._write_counts()
