@@ -7,9 +7,12 @@ peer to read or write.
 
 import json
 import logging
+import secrets
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -24,6 +27,9 @@ from harness.proxy.toxics import ProxyToxic
 log = logging.getLogger(__name__)
 
 TOXIPROXY_VERSION = "2.12.0"
+REQUEST_ID_HEADER = "X-Toxiproxy-Request-Id"
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ControlApi:
@@ -34,30 +40,37 @@ class ControlApi:
         self._registry = registry
 
     def app(self) -> Starlette:
-        return Starlette(
+        app = Starlette(
             routes=self._routes(),
-            middleware=[Middleware(_Gate)],
-            exception_handlers={ApiError: _api_error},
+            middleware=[Middleware(_RequestLog)],
+            exception_handlers={
+                ApiError: _api_error,
+                404: _no_route,
+                405: _no_route,
+            },
         )
+        # Toxiproxy's router answers 404 for "/proxies/", it does not redirect.
+        app.router.redirect_slashes = False
+        return app
 
     def _routes(self) -> list[Route]:
         proxy = "/proxies/{proxy}"
         toxic = "/proxies/{proxy}/toxics/{toxic}"
         return [
-            Route("/reset", self.reset, methods=["POST"]),
-            Route("/proxies", self.list_proxies, methods=["GET"]),
-            Route("/proxies", self.create_proxy, methods=["POST"]),
-            Route("/populate", self.populate, methods=["POST"]),
-            Route(proxy, self.show_proxy, methods=["GET"]),
-            Route(proxy, self.update_proxy, methods=["POST", "PATCH"]),
-            Route(proxy, self.delete_proxy, methods=["DELETE"]),
-            Route(f"{proxy}/toxics", self.list_toxics, methods=["GET"]),
-            Route(f"{proxy}/toxics", self.create_toxic, methods=["POST"]),
-            Route(toxic, self.show_toxic, methods=["GET"]),
-            Route(toxic, self.update_toxic, methods=["POST", "PATCH"]),
-            Route(toxic, self.delete_toxic, methods=["DELETE"]),
-            Route("/version", self.version, methods=["GET"]),
-            Route("/metrics", self.metrics, methods=["GET"]),
+            _route("/reset", self.reset, "POST"),
+            _route("/proxies", self.list_proxies, "GET"),
+            _route("/proxies", self.create_proxy, "POST"),
+            _route("/populate", self.populate, "POST"),
+            _route(proxy, self.show_proxy, "GET"),
+            _route(proxy, self.update_proxy, "POST", "PATCH"),
+            _route(proxy, self.delete_proxy, "DELETE"),
+            _route(f"{proxy}/toxics", self.list_toxics, "GET"),
+            _route(f"{proxy}/toxics", self.create_toxic, "POST"),
+            _route(toxic, self.show_toxic, "GET"),
+            _route(toxic, self.update_toxic, "POST", "PATCH"),
+            _route(toxic, self.delete_toxic, "DELETE"),
+            _route("/version", self.version, "GET"),
+            _route("/metrics", self.metrics, "GET"),
         ]
 
     async def reset(self, request: Request) -> Response:
@@ -68,7 +81,7 @@ class ControlApi:
         return JSONResponse({p.name: p.to_json() for p in self._proxies.all()})
 
     async def create_proxy(self, request: Request) -> Response:
-        spec = ProxySpec.from_json(await _json_body(request))
+        spec = ProxySpec.from_json(await _json_object(request))
         proxy = await self._proxies.create(spec)
         return JSONResponse(proxy.to_json(), status_code=201)
 
@@ -84,7 +97,7 @@ class ControlApi:
     async def update_proxy(self, request: Request) -> Response:
         name = request.path_params["proxy"]
         self._proxies.get(name)  # an unknown proxy is reported before a bad body
-        proxy = await self._proxies.update(name, await _json_body(request))
+        proxy = await self._proxies.update(name, await _json_object(request))
         return JSONResponse(proxy.to_json())
 
     async def delete_proxy(self, request: Request) -> Response:
@@ -97,7 +110,7 @@ class ControlApi:
 
     async def create_toxic(self, request: Request) -> Response:
         proxy = self._proxy(request)
-        toxic = ProxyToxic.from_json(await _json_body(request))
+        toxic = ProxyToxic.from_json(await _json_object(request))
         return JSONResponse(proxy.add_toxic(toxic).to_json())
 
     async def show_toxic(self, request: Request) -> Response:
@@ -108,7 +121,7 @@ class ControlApi:
         name = request.path_params["toxic"]
         proxy = self._proxy(request)
         proxy.get_toxic(name)  # an unknown toxic is reported before a bad body
-        toxic = proxy.update_toxic(name, await _json_body(request))
+        toxic = proxy.update_toxic(name, await _json_object(request))
         return JSONResponse(toxic.to_json())
 
     async def delete_toxic(self, request: Request) -> Response:
@@ -130,6 +143,8 @@ class ControlApi:
 
 
 async def _json_body(request: Request) -> object:
+    # Bodies are read as strict JSON, where Toxiproxy's Go decoder ignores text
+    # after the first value and matches field names in any letter case.
     raw = await request.body()
     if not raw.strip():
         raise BadRequest.body("EOF")
@@ -139,18 +154,76 @@ async def _json_body(request: Request) -> object:
         raise BadRequest.body(str(exc)) from exc
 
 
+async def _json_object(request: Request) -> object:
+    """Read a body meant to be one JSON object, as Toxiproxy's Go decoder would.
+
+    Go leaves a field at its default when the JSON gives null, and decodes a
+    null body into an unchanged object; clients that send null for "not set"
+    rely on that.
+    """
+    body = await _json_body(request)
+    return {} if body is None else _without_nulls(body)
+
+
+def _without_nulls(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: _without_nulls(item) for key, item in value.items() if item is not None
+    }
+
+
+def _route(path: str, handler: Handler, *methods: str) -> Route:
+    """A route whose requests get what Toxiproxy gives every routed request.
+
+    Each answer carries a request id, and browsers are refused: a web page could
+    otherwise make a visitor's browser post to the API on 127.0.0.1 and cut that
+    machine's connections.
+    """
+
+    async def handle(request: Request) -> Response:
+        request.state.request_id = secrets.token_hex(10)
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
+            response: Response = PlainTextResponse(
+                "User agent not allowed\n", status_code=403
+            )
+        else:
+            response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request.state.request_id
+        return response
+
+    route = Route(path, handle, methods=list(methods))
+    # Starlette answers HEAD wherever GET is allowed; Toxiproxy's router does not.
+    route.methods.discard("HEAD")
+    return route
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     log.debug("%s %s refused: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(exc.to_json(), status_code=exc.status)
+    # Toxiproxy writes its JSON error through Go's http.Error, which labels it
+    # text/plain and ends it with a newline; clients written for it expect that.
+    body = json.dumps(exc.to_json(), ensure_ascii=False, separators=(",", ":"))
+    response = PlainTextResponse(f"{body}\n", status_code=exc.status)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    request_id = getattr(request.state, "request_id", None)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
 
 
-class _Gate:
-    """Refuses browsers, as Toxiproxy does, and logs each request at DEBUG.
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Answer a path or method no route takes, as Toxiproxy's router does."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return Response(status_code=405)
+    response = PlainTextResponse("404 page not found\n", status_code=404)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
-    A web page could otherwise make a visitor's browser post to the API on
-    127.0.0.1 and cut that machine's connections.
-    """
+
+class _RequestLog:
+    """Logs each request and its answer at DEBUG."""
 
     def __init__(self, app: ASGIApp):
         self._app = app
@@ -158,11 +231,6 @@ class _Gate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
-            return
-
-        if _user_agent(scope).startswith("Mozilla/"):
-            refusal = PlainTextResponse("User agent not allowed\n", status_code=403)
-            await refusal(scope, receive, send)
             return
 
         async def send_logged(message: Message) -> None:
@@ -173,10 +241,3 @@ class _Gate:
             await send(message)
 
         await self._app(scope, receive, send_logged)
-
-
-def _user_agent(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"user-agent":
-            return value.decode("latin-1")
-    return ""

@@ -83,6 +83,8 @@ class ProxyChange:
         if not isinstance(body, dict):
             raise BadRequest.body(f"expected a JSON object, got {json.dumps(body)}")
 
+        # An empty listen keeps the address, where Toxiproxy would move the
+        # proxy to a random port on every interface.
         listen = _text(body, "listen", proxy.listen) or proxy.listen
         upstream = _text(body, "upstream", proxy.upstream) or proxy.upstream
         enabled = _flag(body, "enabled", proxy.enabled)

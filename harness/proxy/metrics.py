@@ -2,7 +2,9 @@
 
 The byte counters keep Toxiproxy's names and labels, so dashboards written for
 Toxiproxy work unchanged; the connection and toxic series are this proxy's own.
-Reading at scrape time means a deleted proxy leaves no stale series behind.
+Reading at scrape time means a deleted proxy leaves no stale series behind,
+unlike Toxiproxy; a proxy's byte counts go on under its new labels when its
+listen or upstream address changes, where Toxiproxy's start again from 0.
 """
 
 from collections import Counter

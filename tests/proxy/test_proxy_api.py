@@ -1,9 +1,11 @@
 """The control API answers with Toxiproxy 2.12's statuses and JSON shapes."""
 
 import socket
+import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.proxy.client import ToxiproxyClient
 
@@ -419,3 +421,221 @@ def test_browsers_are_refused(http: httpx.Client) -> None:
     response = http.get("/proxies", headers={"User-Agent": "Mozilla/5.0"})
 
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/proxies", b'{"name": "p",'),
+        ("POST", "/proxies/echo", b"{enabled: false}"),
+        ("PATCH", "/proxies/echo", b""),
+        ("POST", "/populate", b"[{]"),
+        ("POST", "/proxies/echo/toxics", b'{"type": "latency"'),
+        ("POST", "/proxies/echo/toxics/latency_downstream", b"toxicity=0"),
+    ],
+)
+def test_malformed_json_is_refused_everywhere_and_the_proxy_still_carries_traffic(
+    http: httpx.Client, echo_proxy: dict, wire, method: str, path: str, body: bytes
+) -> None:
+    http.post("/proxies/echo/toxics", json={"type": "latency"})
+    before = http.get("/proxies").json()
+    sock = wire.connect(echo_proxy)
+
+    response = http.request(method, path, content=body)
+
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+    assert response.json()["error"].startswith("bad request body: ")
+    assert http.get("/proxies").json() == before
+    wire.round_trip(sock, b"still here")
+
+
+def test_errors_are_sent_as_toxiproxy_sends_them(
+    http: httpx.Client, echo_proxy: dict
+) -> None:
+    response = http.get("/proxies/echo/toxics/nope")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text == '{"error":"toxic not found","status":404}\n'
+    assert response.headers["x-toxiproxy-request-id"]
+
+
+def test_every_routed_answer_carries_its_own_request_id(
+    http: httpx.Client, echo_proxy: dict
+) -> None:
+    answers = [
+        http.get("/proxies"),
+        http.get("/proxies/echo"),
+        http.get("/proxies/nope"),
+        http.post("/proxies", json={}),
+        http.post("/reset"),
+        http.get("/version"),
+        http.get("/proxies", headers={"User-Agent": "Mozilla/5.0"}),
+    ]
+
+    ids = [answer.headers.get("x-toxiproxy-request-id") for answer in answers]
+    assert all(ids)
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "text"),
+    [
+        ("GET", "/nowhere", 404, "404 page not found\n"),
+        ("GET", "/proxies/", 404, "404 page not found\n"),
+        ("GET", "/proxies/echo/toxics/", 404, "404 page not found\n"),
+        ("PUT", "/proxies", 405, ""),
+        ("DELETE", "/reset", 405, ""),
+    ],
+)
+def test_unrouted_requests_are_answered_as_toxiproxy_router_does(
+    http: httpx.Client, echo_proxy: dict, method: str, path: str, status: int, text: str
+) -> None:
+    response = http.request(method, path, headers={"User-Agent": "Mozilla/5.0"})
+
+    assert (response.status_code, response.text) == (status, text)
+    assert "x-toxiproxy-request-id" not in response.headers
+    assert http.get("/proxies/echo").json() == echo_proxy
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"type": "latency", "toxicity": None}, {"toxicity": 1.0}),
+        ({"type": "latency", "stream": None}, {"stream": "downstream"}),
+        ({"type": "latency", "name": None}, {"name": "latency_downstream"}),
+        (
+            {"type": "latency", "attributes": None},
+            {"attributes": {"latency": 0, "jitter": 0}},
+        ),
+        (
+            {"type": "latency", "attributes": {"latency": 7, "jitter": None}},
+            {"attributes": {"latency": 7, "jitter": 0}},
+        ),
+    ],
+)
+def test_a_null_toxic_field_takes_its_default_as_toxiproxy_does(
+    http: httpx.Client, echo_proxy: dict, body: dict, expected: dict
+) -> None:
+    response = http.post("/proxies/echo/toxics", json=body)
+
+    assert response.status_code == 200
+    assert response.json() | expected == response.json()
+
+
+def test_null_fields_of_an_update_leave_the_value_as_it_was(
+    http: httpx.Client, echo_proxy: dict
+) -> None:
+    body = {"type": "latency", "toxicity": 0.5, "attributes": {"latency": 9}}
+    created = http.post("/proxies/echo/toxics", json=body).json()
+
+    toxic = http.patch(
+        "/proxies/echo/toxics/latency_downstream",
+        json={"toxicity": None, "attributes": {"latency": None, "jitter": 3}},
+    )
+    proxy = http.post("/proxies/echo", content=b"null")
+
+    assert toxic.status_code == 200
+    assert toxic.json() == {**created, "attributes": {"latency": 9, "jitter": 3}}
+    assert proxy.status_code == 200
+    assert proxy.json() == {**echo_proxy, "toxics": [toxic.json()]}
+
+
+def test_populate_leaves_an_identical_proxy_and_its_connections_alone(
+    http: httpx.Client, echo_proxy: dict, wire
+) -> None:
+    sock = wire.connect(echo_proxy)
+    wire.round_trip(sock, b"before")
+    same = {key: echo_proxy[key] for key in ("name", "listen", "upstream")}
+
+    response = http.post("/populate", json=[same])
+
+    assert response.status_code == 201
+    assert response.json() == {"proxies": [echo_proxy]}
+    wire.round_trip(sock, b"after")
+    assert http.get("/proxies").json() == {"echo": echo_proxy}
+
+
+def test_populate_answers_port_0_with_the_port_bound(
+    http: httpx.Client, echo_upstream: str
+) -> None:
+    wanted = [{"name": "a", "listen": "127.0.0.1:0", "upstream": echo_upstream}]
+
+    proxies = http.post("/populate", json=wanted).json()["proxies"]
+
+    assert _port(proxies[0]) != 0
+    assert _listening(proxies[0])
+    assert http.get("/proxies/a").json() == proxies[0]
+
+
+def _proxy_samples(http: httpx.Client, proxy: str) -> dict[tuple[str, str], float]:
+    """The proxy's metric samples, keyed by name and direction or toxic type."""
+    samples = {}
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.labels.get("proxy") == proxy:
+                detail = sample.labels.get("direction") or sample.labels.get("type")
+                samples[sample.name, detail or ""] = sample.value
+    return samples
+
+
+def _until(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_each_metric_family_moves_when_its_event_happens(
+    http: httpx.Client, api: ToxiproxyClient, http_upstream: str, wire
+) -> None:
+    web = api.create_proxy("web", "127.0.0.1:0", http_upstream)
+    received = "toxiproxy_proxy_received_bytes_total"
+    sent = "toxiproxy_proxy_sent_bytes_total"
+    accepted = ("toxiproxy_proxy_connections_total", "")
+    open_now = ("toxiproxy_proxy_open_connections", "")
+    latency_active = ("toxiproxy_proxy_toxics_active", "latency")
+    idle = _proxy_samples(http, "web")
+
+    api.add_toxic("web", "latency", {"latency": 1})
+    with_toxic = _proxy_samples(http, "web")
+    sock = wire.connect(web)
+    request = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
+    sock.sendall(request)
+    answer = b""
+    while not answer.endswith(b"hello"):
+        answer += sock.recv(65536)
+    carrying = _proxy_samples(http, "web")
+    api.remove_toxic("web", "latency_downstream")
+    sock.close()
+    assert _until(lambda: _proxy_samples(http, "web")[open_now] == 0)
+    closed = _proxy_samples(http, "web")
+
+    assert all(idle[key] == 0 for key in idle)
+    assert with_toxic[latency_active] == 1
+    assert carrying[received, "upstream"] == carrying[sent, "upstream"] == len(request)
+    assert carrying[received, "downstream"] == carrying[sent, "downstream"]
+    assert carrying[sent, "downstream"] == len(answer)
+    assert (carrying[accepted], carrying[open_now]) == (1, 1)
+    assert (closed[accepted], closed[open_now], closed[latency_active]) == (1, 0, 0)
+    assert closed[sent, "downstream"] == len(answer)
+
+
+def test_a_deleted_proxy_leaves_no_metric_series(
+    http: httpx.Client, echo_proxy: dict
+) -> None:
+    assert _proxy_samples(http, "echo")
+
+    http.delete("/proxies/echo")
+
+    assert _proxy_samples(http, "echo") == {}
+
+
+def test_head_is_not_a_method_of_the_api(http: httpx.Client) -> None:
+    response = http.head("/proxies")
+
+    assert response.status_code == 405
