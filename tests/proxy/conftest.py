@@ -4,8 +4,11 @@ One proxy server runs for the whole test run (starting and stopping one costs
 about 0.3 s); every test that uses it gets it back without proxies.
 """
 
+import hashlib
+import random
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -175,3 +178,89 @@ def wire() -> Iterator[Wire]:
     sockets = Wire()
     yield sockets
     sockets.close_all()
+
+
+class HeldUpstream:
+    """An upstream that hands every connection it accepts to the test.
+
+    Holding both ends of a proxied connection, a test sends either way and sees
+    exactly what the proxy let through in each direction, and when.
+    """
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._listener = listener
+        self._sockets: list[socket.socket] = []
+
+    @property
+    def address(self) -> str:
+        host, port = self._listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def join(self, proxy: dict) -> tuple[socket.socket, socket.socket]:
+        """Connect a client through proxy; return it and the upstream's end."""
+        host, port = proxy["listen"].rsplit(":", 1)
+        client = socket.create_connection((host, int(port)), timeout=SOCKET_TIMEOUT_S)
+        self._sockets.append(client)
+        # The proxy dials the upstream only once it has accepted the client.
+        server, _ = self._listener.accept()
+        self._sockets.append(server)
+        for sock in (client, server):
+            sock.settimeout(SOCKET_TIMEOUT_S)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, server
+
+    def close_all(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def held_upstream() -> Iterator[HeldUpstream]:
+    """An upstream whose accepted sockets the test drives itself."""
+    listener = socket.create_server((LOOPBACK, 0), backlog=128)
+    listener.settimeout(SOCKET_TIMEOUT_S)
+    upstream = HeldUpstream(listener)
+    yield upstream
+    upstream.close_all()
+
+
+@pytest.fixture
+def held_proxy(api: ToxiproxyClient, held_upstream: HeldUpstream) -> dict:
+    return api.create_proxy("held", f"{LOOPBACK}:0", held_upstream.address)
+
+
+class _DigestHandler(socketserver.BaseRequestHandler):
+    """Answers a body, once the client has half-closed, with its digest and data.
+
+    The client first sends the length of the answer it wants and a seed, as two
+    big-endian 64-bit numbers, then its body. The answer is the SHA-256 of the
+    body followed by that many bytes drawn from random.Random(seed).
+    """
+
+    def handle(self) -> None:
+        try:
+            header = self._receive_exactly(16)
+            answer_bytes, seed = struct.unpack("!QQ", header)
+            digest = hashlib.sha256()
+            while data := self.request.recv(65536):
+                digest.update(data)
+            self.request.sendall(digest.digest())
+            self.request.sendall(random.Random(seed).randbytes(answer_bytes))
+        except OSError:
+            return
+
+    def _receive_exactly(self, size: int) -> bytes:
+        received = bytearray()
+        while len(received) < size:
+            data = self.request.recv(size - len(received))
+            if not data:
+                raise ConnectionError("the client closed before its header")
+            received += data
+        return bytes(received)
+
+
+@pytest.fixture(scope="session")
+def digest_upstream() -> Iterator[str]:
+    """Address of a server that answers a body with its digest and fresh data."""
+    yield from _serve_in_thread(_ReusableServer((LOOPBACK, 0), _DigestHandler))
