@@ -388,3 +388,36 @@ def test_a_timeout_added_to_an_open_connection_stalls_it(
 
     assert before <= TOLERANCE_S
     assert _stays_silent(receiver, 0.3)
+
+
+# Each toxic with the least time it needs to let 50 000 bytes through. The
+# slicer's depends on how the proxy happens to read the bytes, hence its margin.
+DELAYING_TOXICS = {
+    "latency": ({"latency": 200}, 0.2),
+    "bandwidth": ({"rate": 500}, 0.1),
+    "slicer": ({"average_size": 1000, "size_variation": 100, "delay": 1000}, 0.02),
+}
+
+
+@pytest.mark.parametrize("ending", ["shutdown", "close"])
+@pytest.mark.parametrize("kind", sorted(DELAYING_TOXICS))
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_close_never_overtakes_the_bytes_a_toxic_holds(
+    api, held_proxy, held_upstream, stream, kind, ending
+) -> None:
+    attributes, least_delay_s = DELAYING_TOXICS[kind]
+    api.add_toxic("held", kind, attributes, stream)
+    sender, receiver = _ends(held_upstream.join(held_proxy), stream)
+    payload = random.Random(5).randbytes(50_000)
+
+    started = time.monotonic()
+    sender.sendall(payload)
+    if ending == "shutdown":
+        sender.shutdown(socket.SHUT_WR)
+    else:
+        sender.close()
+    received = _receive_until_closed(receiver)
+    elapsed = time.monotonic() - started
+
+    assert received == payload
+    assert elapsed >= least_delay_s - CLOCK_SLACK_S

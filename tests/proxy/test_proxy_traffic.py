@@ -278,20 +278,45 @@ def test_removing_a_timeout_that_holds_many_connections_answers_and_closes_them(
     assert all(_closed_by_proxy(sock) for sock in held)
 
 
-def test_removing_a_latency_releases_the_data_it_holds(api, echo_proxy, wire):
-    api.add_toxic("echo", "latency", {"latency": 5000})
+@pytest.mark.parametrize("stream", ["upstream", "downstream"])
+def test_removing_a_latency_answers_and_releases_the_data_it_holds(
+    api, echo_proxy, wire, stream
+) -> None:
+    api.add_toxic("echo", "latency", {"latency": 5000}, stream)
     sock = wire.connect(echo_proxy)
     sock.sendall(b"held")
     time.sleep(0.2)
 
     started = time.monotonic()
-    removal_s = _timed(api.remove_toxic, "echo", "latency_downstream")
+    removal_s = _timed(api.remove_toxic, "echo", f"latency_{stream}")
     echoed = wire.receive(sock, 4)
     released_s = time.monotonic() - started
 
     assert echoed == b"held"
     assert removal_s <= API_DEADLINE_S
     assert released_s <= TOLERANCE_S
+
+
+@pytest.mark.parametrize("stream", ["upstream", "downstream"])
+def test_changing_a_latency_answers_and_lets_the_data_it_holds_go(
+    api, echo_proxy, wire, stream
+) -> None:
+    api.add_toxic("echo", "latency", {"latency": 5000}, stream)
+    sock = wire.connect(echo_proxy)
+    sock.sendall(b"held")
+    time.sleep(0.2)
+
+    started = time.monotonic()
+    change_s = _timed(api.update_toxic, "echo", f"latency_{stream}", {"latency": 100})
+    echoed = wire.receive(sock, 4)
+    released_s = time.monotonic() - started
+    next_trip_s = wire.round_trip(sock, b"next")
+
+    assert echoed == b"held"
+    assert change_s <= API_DEADLINE_S
+    # As in Toxiproxy, a chunk held by a toxic that changes goes on at once.
+    assert released_s <= TOLERANCE_S
+    assert 0.1 - CLOCK_SLACK_S <= next_trip_s <= 0.1 + TOLERANCE_S
 
 
 def test_disabling_and_deleting_proxies_that_hold_connections_answer(
