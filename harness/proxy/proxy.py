@@ -9,13 +9,14 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from harness.proxy.addresses import (
+    BACKLOG,
     bind_listener,
     format_address,
     same_address,
     split_host_port,
 )
 from harness.proxy.errors import Conflict, ListenError, NotFound
-from harness.proxy.link import CloseMode, Connection, TrafficStats
+from harness.proxy.link import CloseMode, Connection, Side, TrafficStats
 from harness.proxy.toxics import Direction, ProxyToxic
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,8 @@ class Proxy:
         self._toxics: dict[str, ProxyToxic] = {}
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
-        self._dialing: set[asyncio.StreamWriter] = set()
-        self._serving: set[asyncio.Task[None]] = set()
+        # Clients whose upstream is being dialled, with the task dialling it.
+        self._dialing: dict[Side, asyncio.Task[None]] = {}
         # Bumped on every stop, so a dial that outlives its listener is dropped.
         self._generation = 0
         self._log = _ProxyLog(log, {"proxy": name})
@@ -91,8 +92,11 @@ class Proxy:
             return
 
         sock = await bind_listener(self.listen)
-        accept = functools.partial(self._accept, self._generation)
-        self._server = await asyncio.start_server(accept, sock=sock)
+        accepted = functools.partial(self._accepted, self._generation)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            functools.partial(Side, accepted), sock=sock, backlog=BACKLOG
+        )
         self.listen = format_address(sock.getsockname())
         self.state = ProxyState.ENABLED
         self._log.info("listening on %s, upstream %s", self.listen, self.upstream)
@@ -187,73 +191,54 @@ class Proxy:
                 await self.enable()
             raise
 
-    def _accept(
-        self,
-        generation: int,
-        client_reader: asyncio.StreamReader,
-        client_writer: asyncio.StreamWriter,
-    ) -> None:
-        # asyncio hands over an accepted socket a few loop steps after accept(),
-        # so a client of a listener closed meanwhile can still arrive here.
+    def _accepted(self, generation: int, client: Side) -> None:
+        # A client of a listener closed meanwhile can still be handed over.
         if generation != self._generation:
-            client_writer.transport.abort()
+            client.close(CloseMode.DROP)
             return
 
         self.stats.connections_total += 1
-        self._dialing.add(client_writer)
-        serving = asyncio.create_task(
-            self._serve(client_reader, client_writer, generation)
-        )
-        self._serving.add(serving)
-        serving.add_done_callback(self._serving.discard)
+        dialing = asyncio.create_task(self._join(client, generation))
+        self._dialing[client] = dialing
+        dialing.add_done_callback(lambda _: self._dialing.pop(client, None))
 
-    async def _serve(
-        self,
-        client_reader: asyncio.StreamReader,
-        client_writer: asyncio.StreamWriter,
-        generation: int,
-    ) -> None:
-        upstream = await self._dial(client_writer)
+    async def _join(self, client: Side, generation: int) -> None:
+        upstream = await self._dial(client)
         if upstream is None:
             return
-        if generation != self._generation:
-            client_writer.transport.abort()
-            upstream[1].transport.abort()
+        if generation != self._generation or client.lost:
+            client.close(CloseMode.DROP)
+            upstream.close(CloseMode.DROP)
             return
 
         connection = Connection(
-            (client_reader, client_writer),
-            upstream,
-            self.stats,
-            self._rng,
-            self._connections.discard,
+            client, upstream, self.stats, self._rng, self._connections.discard
         )
         self._connections.add(connection)
         for toxic in self.toxics():
             connection.attach(toxic)
-        await connection.run()
+        connection.start()
 
-    async def _dial(
-        self, client_writer: asyncio.StreamWriter
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _dial(self, client: Side) -> Side | None:
         host, port = split_host_port(self.upstream, "upstream")
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(host, port), UPSTREAM_CONNECT_TIMEOUT_S
+            _, upstream = await asyncio.wait_for(
+                loop.create_connection(Side, host, port), UPSTREAM_CONNECT_TIMEOUT_S
             )
         except (OSError, TimeoutError) as exc:
             # Toxiproxy accepts and then closes when the upstream is down.
             self._log.warning("upstream %s unreachable: %s", self.upstream, exc)
-            client_writer.close()
+            client.close(CloseMode.FLUSH)
             return None
-        finally:
-            self._dialing.discard(client_writer)
+        return upstream
 
     def _drop_connections(self) -> None:
         for connection in list(self._connections):
             connection.close(CloseMode.DROP)
-        for client_writer in list(self._dialing):
-            client_writer.transport.abort()
+        for client, dialing in list(self._dialing.items()):
+            dialing.cancel()
+            client.close(CloseMode.DROP)
 
     def _require_alive(self) -> None:
         if self.state is ProxyState.DELETED:
