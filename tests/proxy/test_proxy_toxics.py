@@ -304,6 +304,35 @@ def test_limit_data_counts_each_connection_on_its_own(
     assert later == b"1234567890"
 
 
+@pytest.mark.parametrize("stream", STREAMS)
+def test_changing_a_limit_keeps_the_count_of_an_open_connection(
+    api, held_proxy, held_upstream, stream
+) -> None:
+    api.add_toxic("held", "limit_data", {"bytes": 100}, stream)
+    sender, receiver = _ends(held_upstream.join(held_proxy), stream)
+
+    sender.sendall(b"123456")
+    first = _receive(receiver, 6)
+    api.update_toxic("held", f"limit_data_{stream}", {"bytes": 8})
+    sender.sendall(b"7890")
+    rest = _receive_until_closed(receiver)
+
+    assert first + rest == b"12345678"
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_two_latencies_on_one_side_add_up(
+    api, held_proxy, held_upstream, stream
+) -> None:
+    api.add_toxic("held", "latency", {"latency": 150}, stream, name="first")
+    api.add_toxic("held", "latency", {"latency": 150}, stream, name="second")
+    sender, receiver = _ends(held_upstream.join(held_proxy), stream)
+
+    seconds = _one_way(sender, receiver, b"ping")
+
+    assert 0.3 - CLOCK_SLACK_S <= seconds <= 0.3 + TOLERANCE_S
+
+
 def _round_trips(proxy: dict, count: int) -> list[float]:
     host, port = proxy["listen"].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:

@@ -262,20 +262,22 @@ def test_disable_closes_connections_and_enable_rebinds_the_port_with_its_toxics(
 
 
 def test_removing_a_timeout_that_holds_many_connections_answers_and_closes_them(
-    api, echo_proxy, wire
+    api, held_proxy, held_upstream
 ) -> None:
-    api.add_toxic("echo", "timeout", {"timeout": 0}, stream="upstream")
-    held = [wire.connect(echo_proxy) for _ in range(CONNECTIONS_AT_ONCE)]
-    for sock in held:
-        sock.sendall(b"lost")
+    api.add_toxic("held", "timeout", {"timeout": 0}, stream="upstream")
+    # Each join returns once the upstream accepted, so the toxic holds them all.
+    pairs = [held_upstream.join(held_proxy) for _ in range(CONNECTIONS_AT_ONCE)]
+    for client, _ in pairs:
+        client.sendall(b"lost")
     time.sleep(0.2)
 
-    removal_s = _timed(api.remove_toxic, "echo", "timeout_upstream")
-    for sock in held:
+    removal_s = _timed(api.remove_toxic, "held", "timeout_upstream")
+    ends = [sock for pair in pairs for sock in pair]
+    for sock in ends:
         sock.settimeout(API_DEADLINE_S)
 
     assert removal_s <= API_DEADLINE_S
-    assert all(_closed_by_proxy(sock) for sock in held)
+    assert all(_closed_by_proxy(sock) for sock in ends)
 
 
 @pytest.mark.parametrize("stream", ["upstream", "downstream"])
@@ -415,6 +417,33 @@ def test_every_api_call_answers_under_traffic_and_no_byte_is_lost(
     assert not slow
     assert busy > 0, "traffic ended before the API calls did; the test proved nothing"
     assert echoed == payloads
+
+
+def test_the_api_answers_while_many_connections_run_at_full_speed(
+    api, echo_proxy, echo_upstream, traffic_seed
+) -> None:
+    api.create_proxy("other", "127.0.0.1:0", echo_upstream)
+    rng = random.Random(traffic_seed)
+    requests = [
+        rng.randbytes(size) for size in _payload_sizes(rng, CONNECTIONS_AT_ONCE)
+    ]
+    exchanged = []
+    traffic = threading.Thread(
+        target=lambda: exchanged.extend(_exchange_at_once(echo_proxy, requests))
+    )
+
+    traffic.start()
+    seconds = []
+    while traffic.is_alive():
+        seconds.append(_timed(api.proxies))
+        seconds.append(_timed(api.add_toxic, "other", "latency", {"latency": 1}))
+        seconds.append(_timed(api.remove_toxic, "other", "latency_downstream"))
+    traffic.join()
+
+    assert seconds, "traffic ended before the first API call; nothing was proved"
+    assert max(seconds) <= API_DEADLINE_S
+    problems = _differences(exchanged, requests, traffic_seed)
+    assert not problems, "\n".join(problems)
 
 
 def _churn_toxics(api: ToxiproxyClient, stream: str) -> None:
