@@ -40,12 +40,12 @@ class _ReusableServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     # The default backlog of 5 overflows when many clients connect at once,
     # and the kernel then resets some of them: not what these tests are about.
-    request_queue_size = 128
+    request_queue_size = 1024
 
 
 class _ReusableHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
 
 class _HelloHandler(BaseHTTPRequestHandler):
