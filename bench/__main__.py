@@ -18,8 +18,9 @@ def main() -> int:
         "Written by `make bench`; every number is a ratio against a reference",
         "measured in the same run, so machines of different speed compare.",
         "",
-        f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python "
-        f"{platform.python_version()}, {platform.machine()}, "
+        f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench`, "
+        f"Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}, {platform.machine()}, {_cpu_model()}, "
         f"{_cpus()} CPUs.",
         "",
     ]
@@ -27,6 +28,17 @@ def main() -> int:
     (REPO / "docs" / "performance.md").write_text(text)
     print(text)
     return 0
+
+
+def _cpu_model() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def _cpus() -> int:
