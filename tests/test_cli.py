@@ -83,7 +83,7 @@ def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
         customer = httpx.get(
             f"{endpoints['front']['customer-api']}/customers/CUST-000001", timeout=5
         )
-        claims_targets = httpx.get(
+        targets = httpx.get(
             f"{endpoints['prometheus']}/api/v1/query", params={"query": "up"}, timeout=5
         ).json()["data"]["result"]
         up.send_signal(signal.SIGINT)
@@ -94,7 +94,10 @@ def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
 
     assert customer.status_code == 200
     assert customer.json()["customer_id"] == "CUST-000001"
-    assert len(claims_targets) == 8
+    jobs = {target["metric"]["job"]: target["value"][1] for target in targets}
+    assert len(jobs) == 9
+    assert jobs["claims-api"] == "1"
+    assert jobs["fault-proxy"] == "1"
     for name, pid in endpoints["pids"].items():
         assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), name
 

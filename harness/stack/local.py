@@ -12,6 +12,9 @@ import secrets
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
 
 from harness.config import Estate
 from harness.errors import ProxyAPIError, StackError
@@ -24,6 +27,18 @@ from harness.stack.process import ManagedProcess
 from harness.stack.proxy_choice import ProxyChoice, choose_proxy
 
 log = logging.getLogger(__name__)
+
+# The Prometheus job that scrapes the fault proxy's own metrics.
+PROXY_JOB = "fault-proxy"
+
+
+def _serves_proxy_metrics(proxy_url: str) -> bool:
+    """Tell whether the proxy answers /metrics (a real Toxiproxy may not)."""
+    try:
+        answer = httpx.get(f"{proxy_url}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200 and "toxiproxy_" in answer.text
 
 
 def embedded_proxy_argv(port: int, host: str = LOOPBACK) -> list[str]:
@@ -105,7 +120,7 @@ class LocalStack:
         routes = self._create_routes(mock_ports)
         self._start_mocks(mock_ports, routes)
         alertmanager_url = self._start_alertmanager()
-        prometheus_url = self._start_prometheus(mock_ports, alertmanager_url)
+        prometheus_url = self._start_prometheus(mock_ports, alertmanager_url, proxy_url)
         return self._endpoints(
             proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
         )
@@ -228,9 +243,16 @@ class LocalStack:
         return alertmanager.url
 
     def _start_prometheus(
-        self, mock_ports: dict[str, int], alertmanager_url: str
+        self, mock_ports: dict[str, int], alertmanager_url: str, proxy_url: str
     ) -> str:
         jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
+        if _serves_proxy_metrics(proxy_url):
+            # Bytes per direction and active toxics show when a fault was live.
+            jobs[PROXY_JOB] = [urlsplit(proxy_url).netloc]
+        else:
+            log.info(
+                "the fault proxy at %s has no /metrics; it is not scraped", proxy_url
+            )
         prometheus = PrometheusProcess(
             workdir=self.run_dir / "prometheus",
             port=self._port(),
