@@ -5,13 +5,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.mock_capacity import run as mock_capacity
 from bench.proxy_overhead import run as proxy_overhead
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    sections = [proxy_overhead()]
+    sections = [proxy_overhead(), "", mock_capacity()]
     header = [
         "# Performance",
         "",
