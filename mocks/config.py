@@ -1,12 +1,16 @@
 """The JSON config one mock process is started with, read and checked whole.
 
-Example (every field is required; "seed" may be left out for an external stub):
+Example (every field is required; "seed" may be left out for an external stub,
+and a dependency's "resilience" may be left out or hold only some fields: what
+it leaves out is no retry, no breaker and no concurrency limit, see
+mocks/core/resilience/policy.py):
 
     {"service": "claims-api", "host": "127.0.0.1", "port": 18001,
      "data_dir": "/abs/run/data", "log_dir": "/abs/run/logs",
      "admin_token": "secret", "latency_buckets_s": [0.005, 0.01, 0.8, 5.0],
      "dependencies": {"policy-api": {"url": "http://127.0.0.1:19001",
-                                     "timeout_s": 1.0}},
+                                     "timeout_s": 1.0,
+                                     "resilience": {"retry": {"max_attempts": 2}}}},
      "seed": {"random_seed": 20261204, "customers": 2000},
      "version": "1.0.0"}
 """
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mocks.core.resilience.policy import PolicyError, ResiliencePolicy, parse_policy
 from mocks.errors import ConfigError
 
 _TOP_FIELDS = (
@@ -43,6 +48,7 @@ class DependencyConfig:
     name: str
     url: str
     timeout_s: float
+    resilience: ResiliencePolicy = ResiliencePolicy()
 
 
 @dataclass(frozen=True)
@@ -192,14 +198,31 @@ def _dependencies(reader: _Reader) -> dict[str, DependencyConfig]:
 
 def _dependency(source: str, name: str, raw: object) -> DependencyConfig:
     entry = _Reader(source, raw, f"dependencies.{name}")
-    entry.check_fields(("url", "timeout_s"))
+    entry.check_fields(("url", "timeout_s", "resilience"), frozenset({"resilience"}))
     url = entry.string("url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise entry.error(entry.name("url"), url, "an http:// or https:// URL")
+    timeout_s = entry.seconds("timeout_s")
     return DependencyConfig(
-        name=name, url=url.rstrip("/"), timeout_s=entry.seconds("timeout_s")
+        name=name,
+        url=url.rstrip("/"),
+        timeout_s=timeout_s,
+        resilience=_resilience(entry, timeout_s),
     )
+
+
+def _resilience(entry: _Reader, timeout_s: float) -> ResiliencePolicy:
+    raw = entry.raw.get("resilience", {})
+    field = entry.name("resilience")
+    if isinstance(raw, dict) and "timeout_s" in raw:
+        raise entry.error(
+            f"{field}.timeout_s", raw["timeout_s"], f"no such field; set {entry.name('timeout_s')}"
+        )
+    try:
+        return parse_policy(raw, ResiliencePolicy(timeout_s=timeout_s), field)
+    except PolicyError as exc:
+        raise entry.error(exc.field, exc.value, exc.accepted) from exc
 
 
 def _seed(reader: _Reader) -> SeedConfig:

@@ -1,4 +1,5 @@
-"""The admin API: dependency fallbacks, for callers on 127.0.0.1 with the token.
+"""The admin API: dependency fallbacks and resilience policies, for callers on
+127.0.0.1 with the token.
 
 Every admin route checks the caller before it reads the body, so a request
 without the token changes nothing and learns nothing about the payload rules.
@@ -15,8 +16,6 @@ from mocks.core.context import ServiceContext
 from mocks.errors import Forbidden, Rejected, Unauthorized
 
 log = logging.getLogger(__name__)
-
-_FIELDS = ("fallback",)
 
 
 class AdminAPI:
@@ -49,10 +48,7 @@ class AdminAPI:
     async def set_dependency(self, name: str, request: Request) -> dict:
         self.context.dependencies.describe_one(name)
         body = await _json_object(request)
-        for field in body:
-            if field not in _FIELDS:
-                raise Rejected(field, body[field], "no such field; fields: fallback")
-        return self.context.dependencies.set_fallback(name, body.get("fallback"))
+        return self.context.dependencies.update(name, body)
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -11,6 +11,7 @@ starts with every fallback "none"; and cached copies never expire, however old.
 """
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,14 +21,31 @@ import httpx
 
 from mocks.config import DependencyConfig
 from mocks.core.metrics import Outcome, ServiceMetrics
+from mocks.core.resilience import (
+    FIELDS,
+    Attempt,
+    BulkheadFull,
+    CircuitOpen,
+    DependencyGuard,
+    FallbackReason,
+    LiveStateCollector,
+    PolicyError,
+    ResilienceMetrics,
+    ResiliencePolicy,
+    Timing,
+    Verdict,
+    parse_policy,
+)
 from mocks.core.storage import Store
 from mocks.core.tracing import TraceContext
-from mocks.errors import DependencyFailed, NotFound, Rejected
+from mocks.errors import ConfigError, DependencyFailed, NotFound, Rejected
 
 log = logging.getLogger(__name__)
 
 _MAX_CONNECTIONS = 200
 _MAX_IDLE_CONNECTIONS = 50
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_ADMIN_FIELDS = ("fallback", *FIELDS)
 
 
 class FallbackMode(StrEnum):
@@ -83,18 +101,35 @@ class Lookup:
 class _DependencyState:
     config: DependencyConfig
     cacheable: bool
+    guard: DependencyGuard
     fallback: FallbackMode = FallbackMode.NONE
+
+    @property
+    def policy(self) -> ResiliencePolicy:
+        return self.guard.policy
 
     def allowed_fallbacks(self) -> tuple[FallbackMode, ...]:
         if self.cacheable:
             return (FallbackMode.CACHE, FallbackMode.NONE)
         return (FallbackMode.NONE,)
 
+    def check_policy(self, policy: ResiliencePolicy, field: str) -> None:
+        """PolicyError when the policy asks for a cache this dependency has not."""
+        if policy.fallback_on_failure and not self.cacheable:
+            raise PolicyError(
+                field,
+                True,
+                f"false: {self.config.name} answers are never cached by this service",
+            )
+
     def describe(self) -> dict:
+        policy = self.policy.as_json()
         return {
             "url": self.config.url,
-            "timeout_s": self.config.timeout_s,
+            "timeout_s": policy.pop("timeout_s"),
             "fallback": self.fallback.value,
+            **policy,
+            "state": self.guard.describe(),
         }
 
 
@@ -109,16 +144,48 @@ class DependencyClient:
         cacheable: frozenset[str],
         metrics: ServiceMetrics,
         store: Store,
+        timing: Timing | None = None,
     ):
         self.service = service
         self.version = version
         self.metrics = metrics
         self.store = store
+        self.resilience_metrics = ResilienceMetrics(service, metrics.registry)
+        timing = timing or Timing.real()
         self._states = {
-            name: _DependencyState(config, cacheable=name in cacheable)
+            name: self._new_state(config, name in cacheable, timing)
             for name, config in dependencies.items()
         }
+        metrics.registry.register(
+            LiveStateCollector(service, self._breaker_states, self._in_flight)
+        )
         self._http: httpx.AsyncClient | None = None
+
+    def _new_state(
+        self, config: DependencyConfig, cacheable: bool, timing: Timing
+    ) -> _DependencyState:
+        policy = config.resilience
+        if policy.timeout_s != config.timeout_s:
+            policy = dataclasses.replace(policy, timeout_s=config.timeout_s)
+        guard = DependencyGuard(config.name, policy, self.resilience_metrics, timing)
+        state = _DependencyState(config, cacheable, guard)
+        try:
+            state.check_policy(policy, "resilience.fallback_on_failure")
+        except PolicyError as exc:
+            raise ConfigError(
+                f"{self.service}: field 'dependencies.{config.name}.{exc.field}' "
+                f"has value {exc.value!r}; accepted: {exc.accepted}"
+            ) from exc
+        self.resilience_metrics.declare(config.name)
+        return state
+
+    def _breaker_states(self) -> dict:
+        return {name: state.guard.breaker_state for name, state in self._states.items()}
+
+    def _in_flight(self) -> dict:
+        return {
+            name: state.guard.bulkhead.in_flight for name, state in self._states.items()
+        }
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(
@@ -150,14 +217,49 @@ class DependencyClient:
     def set_fallback(self, name: str, value: object) -> dict:
         """Switch one dependency's fallback; refuse values it cannot honour."""
         state = self._state(name)
+        self._apply_fallback(state, self._checked_fallback(state, value))
+        return state.describe()
+
+    def update(self, name: str, changes: dict) -> dict:
+        """Change fallback and policy fields together, or nothing (Rejected)."""
+        state = self._state(name)
+        for field in changes:
+            if field not in _ADMIN_FIELDS:
+                accepted = ", ".join(_ADMIN_FIELDS)
+                raise Rejected(field, changes[field], f"no such field; fields: {accepted}")
+        if not changes:
+            accepted = ", ".join(mode.value for mode in state.allowed_fallbacks())
+            raise Rejected(
+                "fallback",
+                None,
+                f"{name} accepts: {accepted}; or give any of: {', '.join(_ADMIN_FIELDS)}",
+            )
+        fallback = state.fallback
+        if "fallback" in changes:
+            fallback = self._checked_fallback(state, changes["fallback"])
+        policy_changes = {k: v for k, v in changes.items() if k != "fallback"}
+        try:
+            policy = parse_policy(policy_changes, state.policy)
+            state.check_policy(policy, "fallback_on_failure")
+        except PolicyError as exc:
+            raise Rejected(exc.field, exc.value, exc.accepted) from exc
+        state.guard.configure(policy)
+        self._apply_fallback(state, fallback)
+        log.info("policy of %s set to %s", name, policy)
+        return state.describe()
+
+    def _checked_fallback(self, state: _DependencyState, value: object) -> FallbackMode:
         allowed = state.allowed_fallbacks()
         accepted = ", ".join(mode.value for mode in allowed)
         if value not in {mode.value for mode in allowed}:
-            raise Rejected("fallback", value, f"{name} accepts: {accepted}")
-        state.fallback = FallbackMode(value)
-        self.metrics.set_fallback_active(name, state.fallback is FallbackMode.CACHE)
-        log.info("fallback of %s set to %s", name, state.fallback.value)
-        return state.describe()
+            raise Rejected("fallback", value, f"{state.config.name} accepts: {accepted}")
+        return FallbackMode(value)
+
+    def _apply_fallback(self, state: _DependencyState, mode: FallbackMode) -> None:
+        name = state.config.name
+        state.fallback = mode
+        self.metrics.set_fallback_active(name, mode is FallbackMode.CACHE)
+        log.info("fallback of %s set to %s", name, mode.value)
 
     def for_request(self, trace: TraceContext) -> "DependencyCalls":
         return DependencyCalls(self, trace)
@@ -179,23 +281,58 @@ class DependencyClient:
         trace: TraceContext,
         payload: dict | None = None,
         expect: tuple[int, ...] = (200,),
+        idempotent: bool | None = None,
     ) -> Answer:
-        """Call a dependency; raise DependencyFailed unless it answers as expected."""
-        config = self._state(name).config
-        response = await self._exchange(config, method, path, payload, trace)
+        """Call a dependency; raise DependencyFailed unless it answers as expected.
+
+        Only idempotent calls are retried: GET and the like, and any call whose
+        payload carries an idempotency_key, unless idempotent says otherwise.
+        """
+        state = self._state(name)
+        if idempotent is None:
+            idempotent = method.upper() in _IDEMPOTENT_METHODS or (
+                isinstance(payload, dict) and "idempotency_key" in payload
+            )
+
+        async def attempt() -> Attempt:
+            return await self._attempt(state, method, path, payload, trace, expect)
+
+        try:
+            result = await state.guard.run(attempt, retriable=idempotent)
+        except (CircuitOpen, BulkheadFull) as exc:
+            self._count(name, Outcome.REJECTED)
+            raise DependencyFailed(name, f"not called: {exc}") from exc
+        if isinstance(result.value, DependencyFailed):
+            raise result.value
+        return result.value
+
+    async def _attempt(
+        self,
+        state: _DependencyState,
+        method: str,
+        path: str,
+        payload: dict | None,
+        trace: TraceContext,
+        expect: tuple[int, ...],
+    ) -> Attempt:
+        """One exchange, counted by outcome; failures are returned, not raised."""
+        name = state.config.name
+        try:
+            response = await self._exchange(state, method, path, payload, trace)
+        except DependencyFailed as failed:
+            return Attempt(Verdict.TRANSIENT, failed)
         if response.status_code not in expect:
             self._count(name, Outcome.ERROR)
-            raise DependencyFailed(
-                name, f"answered HTTP {response.status_code} to {method} {path}"
-            )
+            verdict = Verdict.TRANSIENT if response.status_code >= 500 else Verdict.PERMANENT
+            reason = f"answered HTTP {response.status_code} to {method} {path}"
+            return Attempt(verdict, DependencyFailed(name, reason))
         body = _json_object(response)
         if body is None:
             self._count(name, Outcome.ERROR)
-            raise DependencyFailed(
-                name, f"answer to {method} {path} is not a JSON object"
-            )
+            reason = f"answer to {method} {path} is not a JSON object"
+            return Attempt(Verdict.PERMANENT, DependencyFailed(name, reason))
         self._count(name, Outcome.OK)
-        return Answer(name, response.status_code, body)
+        return Attempt(Verdict.OK, Answer(name, response.status_code, body))
 
     async def lookup(
         self, name: str, path: str, key: str, trace: TraceContext
@@ -204,17 +341,29 @@ class DependencyClient:
         state = self._state(name)
         if state.fallback is FallbackMode.CACHE:
             self._count(name, Outcome.FALLBACK)
-            return Lookup(self.store.cached(name, key), LookupSource.CACHE)
-        answer = await self.call(name, "GET", path, trace, expect=(200, 404))
+            return self._from_cache(name, key, FallbackReason.SWITCHED)
+        try:
+            answer = await self.call(name, "GET", path, trace, expect=(200, 404))
+        except DependencyFailed as failed:
+            if not (state.policy.fallback_on_failure and state.cacheable):
+                raise
+            rejected = isinstance(failed.__cause__, CircuitOpen | BulkheadFull)
+            reason = FallbackReason.REJECTED if rejected else FallbackReason.FAILED
+            log.debug("look-up of %s failed, answering from cache: %s", name, failed)
+            return self._from_cache(name, key, reason)
         if answer.status == 404:
             return Lookup(None, LookupSource.LIVE)
         if state.cacheable:
             self.store.cache(name, key, answer.body)
         return Lookup(answer.body, LookupSource.LIVE)
 
+    def _from_cache(self, name: str, key: str, reason: str) -> Lookup:
+        self.resilience_metrics.fallback_served(name, reason)
+        return Lookup(self.store.cached(name, key), LookupSource.CACHE)
+
     async def _exchange(
         self,
-        config: DependencyConfig,
+        state: _DependencyState,
         method: str,
         path: str,
         payload: dict | None,
@@ -222,21 +371,23 @@ class DependencyClient:
     ) -> httpx.Response:
         if self._http is None:
             raise RuntimeError(f"{self.service}: dependency client is not started")
+        config = state.config
+        timeout_s = state.policy.timeout_s
         headers = {"traceparent": trace.traceparent()}
         log.debug("calling %s: %s %s", config.name, method, path)
         try:
-            async with asyncio.timeout(config.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await self._http.request(
                     method,
                     config.url + path,
                     json=payload,
                     headers=headers,
-                    timeout=config.timeout_s,
+                    timeout=timeout_s,
                 )
         except (TimeoutError, httpx.TimeoutException) as exc:
             self._count(config.name, Outcome.TIMEOUT)
             raise DependencyFailed(
-                config.name, f"no answer to {method} {path} within {config.timeout_s} s"
+                config.name, f"no answer to {method} {path} within {timeout_s} s"
             ) from exc
         except httpx.HTTPError as exc:
             self._count(config.name, Outcome.ERROR)
@@ -267,8 +418,11 @@ class DependencyCalls:
         path: str,
         payload: dict | None = None,
         expect: tuple[int, ...] = (200,),
+        idempotent: bool | None = None,
     ) -> Answer:
-        return await self._client.call(name, method, path, self._trace, payload, expect)
+        return await self._client.call(
+            name, method, path, self._trace, payload, expect, idempotent
+        )
 
     async def lookup(self, name: str, path: str, key: str) -> Lookup:
         return await self._client.lookup(name, path, key, self._trace)

@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     ERROR = "error"  # connection failed, 5xx, or an answer the caller cannot use
     TIMEOUT = "timeout"  # no complete answer within the dependency's timeout_s
     FALLBACK = "fallback"  # not called: the fallback answered instead
+    REJECTED = "rejected"  # not called: circuit breaker open or bulkhead full
 
 
 # Any route can fail unexpectedly; declaring 500 up front keeps it visible at 0.

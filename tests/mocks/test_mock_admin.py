@@ -26,15 +26,22 @@ def _state(claims: MockProcess) -> dict:
     return httpx.get(f"{claims.url}/admin/dependencies", headers=ADMIN_HEADERS).json()
 
 
-def test_the_dependencies_are_listed_with_url_timeout_and_fallback(claims):
+def test_the_dependencies_are_listed_with_url_timeout_fallback_and_policy(claims):
     state = _state(claims)
 
     assert set(state) == set(DEPENDENCIES)
-    assert state["policy-api"] == {
+    listed = state["policy-api"]
+    assert {key: listed[key] for key in ("url", "timeout_s", "fallback")} == {
         "url": "http://127.0.0.1:9",
         "timeout_s": 1.0,
         "fallback": "none",
     }
+    assert listed["retry"]["max_attempts"] == 1
+    assert listed["breaker"]["enabled"] is False
+    assert listed["bulkhead"] == {"max_concurrent": None}
+    assert listed["fallback_on_failure"] is False
+    assert listed["state"]["breaker"]["state"] == "closed"
+    assert listed["state"]["calls_in_flight"] == 0
 
 
 @pytest.mark.parametrize(
