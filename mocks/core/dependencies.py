@@ -145,6 +145,7 @@ class DependencyClient:
         metrics: ServiceMetrics,
         store: Store,
         timing: Timing | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.service = service
         self.version = version
@@ -159,6 +160,7 @@ class DependencyClient:
         metrics.registry.register(
             LiveStateCollector(service, self._breaker_states, self._in_flight)
         )
+        self._transport = transport
         self._http: httpx.AsyncClient | None = None
 
     def _new_state(
@@ -200,6 +202,7 @@ class DependencyClient:
             # Proxy variables of the environment must not reroute calls that
             # are meant for the fault proxy's routes on 127.0.0.1.
             trust_env=False,
+            transport=self._transport,
         )
 
     async def close(self) -> None:

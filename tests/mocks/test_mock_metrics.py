@@ -46,7 +46,9 @@ ROUTES = {
     },
     "fraud-detection": {("POST", "/score"): {200, 422}},
 }
-OUTCOMES = ("ok", "error", "timeout", "fallback")
+OUTCOMES = ("ok", "error", "timeout", "fallback", "rejected")
+BREAKER_STATES = ("closed", "open", "half_open")
+FALLBACK_REASONS = ("switched", "failed", "rejected")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,28 @@ def test_every_dependency_series_is_exported_at_zero_from_start_up(fresh, name):
     assert set(calls.values()) <= {0.0}
     assert fallbacks == {(name, dep): 0.0 for dep in CALLS[name]}
     assert build == {(name, "1.0.0"): 1.0}
+
+
+@pytest.mark.parametrize("name", ["policy-api", "claims-api", "payment-api"])
+def test_every_resilience_series_is_exported_at_zero_from_start_up(fresh, name):
+    samples = fresh[name].samples()
+    per_dependency = {(name, dep): 0.0 for dep in CALLS[name]}
+
+    def series(metric: str, *extra: str) -> dict:
+        return _series(samples, metric, "service", "dependency", *extra)
+
+    assert series("dependency_retries_total") == per_dependency
+    assert series("dependency_retry_budget_exhausted_total") == per_dependency
+    assert series("dependency_bulkhead_rejections_total") == per_dependency
+    assert series("dependency_calls_in_flight") == per_dependency
+    assert series("dependency_fallbacks_served_total", "reason") == {
+        (name, dep, reason): 0.0 for dep in CALLS[name] for reason in FALLBACK_REASONS
+    }
+    assert series("dependency_circuit_state", "state") == {
+        (name, dep, state): 1.0 if state == "closed" else 0.0
+        for dep in CALLS[name]
+        for state in BREAKER_STATES
+    }
 
 
 def test_histogram_buckets_are_the_configured_edges(fresh):
