@@ -8,6 +8,7 @@ it cannot use with the file, line, field and value.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.edge_policies import merge, read_policy
 from harness.errors import ConfigError
 from harness.fields import Fields
 from harness.yamlfile import load_located
@@ -35,6 +36,8 @@ class Route:
     caller: str
     upstream: str
     timeout_s: float
+    # Retry, breaker, bulkhead and fallback fields, as the mock config takes them.
+    resilience: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -176,16 +179,15 @@ def _services(doc: Fields, externals: dict[str, str]) -> dict[str, Service]:
 
 
 def _routes(doc: Fields, services: dict[str, Service]) -> dict[str, Route]:
-    default_timeout = doc.child("dependency_defaults").number(
-        "timeout_s", minimum=0.001
-    )
+    defaults_entry = doc.child("dependency_defaults")
+    default_timeout = defaults_entry.number("timeout_s", minimum=0.001)
+    defaults = read_policy(defaults_entry)
     overrides = doc.get("edges", dict, {})
     routes = {}
     for service in services.values():
         for upstream in service.dependencies:
             name = f"{service.name}_to_{upstream}"
-            timeout = overrides.get(name, {}).get("timeout_s", default_timeout)
-            routes[name] = Route(service.name, upstream, float(timeout))
+            routes[name] = _edge_route(doc, service.name, upstream, defaults, overrides)
     for name in overrides:
         if name not in routes:
             doc.fail(("edges", name), name, f"a declared edge: {', '.join(routes)}")
@@ -194,6 +196,16 @@ def _routes(doc: Fields, services: dict[str, Service]) -> dict[str, Route]:
             route = Route(FRONT_CALLER, service, default_timeout)
             routes[route.name] = route
     return routes
+
+
+def _edge_route(
+    doc: Fields, caller: str, upstream: str, defaults: dict, overrides: dict
+) -> Route:
+    name = f"{caller}_to_{upstream}"
+    override = read_policy(doc.child("edges").child(name)) if name in overrides else {}
+    policy = merge(defaults, override)
+    timeout_s = float(policy.pop("timeout_s"))
+    return Route(caller, upstream, timeout_s, policy)
 
 
 def _slos(path: Path, services: dict[str, Service]) -> dict[str, SLO]:

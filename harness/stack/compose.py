@@ -86,6 +86,7 @@ def _mock_config(estate: Estate, name: str, ports: dict[str, int]) -> str:
         dependencies[upstream] = {
             "url": f"http://toxiproxy:{ports[route.name]}",
             "timeout_s": route.timeout_s,
+            "resilience": route.resilience,
         }
     config = {
         "service": name,

@@ -201,6 +201,7 @@ class LocalStack:
             dependencies[upstream] = {
                 "url": f"http://{routes[route.name]}",
                 "timeout_s": route.timeout_s,
+                "resilience": route.resilience,
             }
         return {
             "service": name,
