@@ -53,13 +53,13 @@ def _put(process, dependency: str, body: dict) -> httpx.Response:
 
 
 def _breaker_state(process, dependency: str) -> str:
+    """The one state set to 1, read from a single scrape."""
     states = [
-        state
-        for state in ("closed", "open", "half_open")
-        if process.metric(
-            "dependency_circuit_state", dependency=dependency, state=state
-        )
-        == 1.0
+        sample.labels["state"]
+        for sample in process.samples()
+        if sample.name == "dependency_circuit_state"
+        and sample.labels["dependency"] == dependency
+        and sample.value == 1.0
     ]
     assert len(states) == 1, states
     return states[0]
