@@ -95,7 +95,9 @@ def read_policy(entry: Fields) -> dict:
 
 def _read_section(entry: Fields, readers: dict) -> dict:
     entry.require_known(readers)
-    values = {key: read(entry, key) for key, read in readers.items() if key in entry.data}
+    values = {
+        key: read(entry, key) for key, read in readers.items() if key in entry.data
+    }
     base, cap = values.get("backoff_base_s"), values.get("backoff_max_s")
     if base is not None and cap is not None and cap < base:
         entry.fail(
@@ -108,8 +110,10 @@ def _read_section(entry: Fields, readers: dict) -> dict:
 
 def merge(defaults: dict, override: dict) -> dict:
     """defaults with override's fields written over them, section by section."""
-    merged = {key: dict(value) if isinstance(value, dict) else value
-              for key, value in defaults.items()}
+    merged = {
+        key: dict(value) if isinstance(value, dict) else value
+        for key, value in defaults.items()
+    }
     for key, value in override.items():
         if isinstance(value, dict):
             merged[key] = {**merged.get(key, {}), **value}

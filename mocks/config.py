@@ -217,7 +217,9 @@ def _resilience(entry: _Reader, timeout_s: float) -> ResiliencePolicy:
     field = entry.name("resilience")
     if isinstance(raw, dict) and "timeout_s" in raw:
         raise entry.error(
-            f"{field}.timeout_s", raw["timeout_s"], f"no such field; set {entry.name('timeout_s')}"
+            f"{field}.timeout_s",
+            raw["timeout_s"],
+            f"no such field; set {entry.name('timeout_s')}",
         )
     try:
         return parse_policy(raw, ResiliencePolicy(timeout_s=timeout_s), field)

@@ -101,9 +101,7 @@ def test_every_declared_edge_policy_is_one_a_mock_accepts():
             ["unknown field", "dependency_defaults.breaker.opened_s", "open_s"],
         ),
         (
-            lambda d: d.update(
-                edges={"claims-api_to_crm": {"timeout_s": 1.0}}
-            ),
+            lambda d: d.update(edges={"claims-api_to_crm": {"timeout_s": 1.0}}),
             ["edges.claims-api_to_crm", "a declared edge"],
         ),
         (

@@ -229,13 +229,16 @@ class DependencyClient:
         for field in changes:
             if field not in _ADMIN_FIELDS:
                 accepted = ", ".join(_ADMIN_FIELDS)
-                raise Rejected(field, changes[field], f"no such field; fields: {accepted}")
+                raise Rejected(
+                    field, changes[field], f"no such field; fields: {accepted}"
+                )
         if not changes:
             accepted = ", ".join(mode.value for mode in state.allowed_fallbacks())
             raise Rejected(
                 "fallback",
                 None,
-                f"{name} accepts: {accepted}; or give any of: {', '.join(_ADMIN_FIELDS)}",
+                f"{name} accepts: {accepted}; "
+                f"or give any of: {', '.join(_ADMIN_FIELDS)}",
             )
         fallback = state.fallback
         if "fallback" in changes:
@@ -255,7 +258,9 @@ class DependencyClient:
         allowed = state.allowed_fallbacks()
         accepted = ", ".join(mode.value for mode in allowed)
         if value not in {mode.value for mode in allowed}:
-            raise Rejected("fallback", value, f"{state.config.name} accepts: {accepted}")
+            raise Rejected(
+                "fallback", value, f"{state.config.name} accepts: {accepted}"
+            )
         return FallbackMode(value)
 
     def _apply_fallback(self, state: _DependencyState, mode: FallbackMode) -> None:
@@ -326,7 +331,9 @@ class DependencyClient:
             return Attempt(Verdict.TRANSIENT, failed)
         if response.status_code not in expect:
             self._count(name, Outcome.ERROR)
-            verdict = Verdict.TRANSIENT if response.status_code >= 500 else Verdict.PERMANENT
+            verdict = (
+                Verdict.TRANSIENT if response.status_code >= 500 else Verdict.PERMANENT
+            )
             reason = f"answered HTTP {response.status_code} to {method} {path}"
             return Attempt(verdict, DependencyFailed(name, reason))
         body = _json_object(response)

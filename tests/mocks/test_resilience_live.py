@@ -69,9 +69,7 @@ def _file(process) -> httpx.Response:
     return httpx.post(f"{process.url}/claims", json=CLAIM, timeout=10)
 
 
-def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(
-    claims, fakes
-):
+def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(claims, fakes):
     fraud = fakes["fraud-detection"]
     changed = _put(
         claims,
@@ -92,7 +90,9 @@ def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(
     assert len(fraud.paths("POST")) == 2
     assert (
         claims.metric(
-            "dependency_requests_total", dependency="fraud-detection", outcome="rejected"
+            "dependency_requests_total",
+            dependency="fraud-detection",
+            outcome="rejected",
         )
         == 1.0
     )
@@ -106,9 +106,7 @@ def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(
 
     assert _file(claims).status_code == 201
     assert _breaker_state(claims, "fraud-detection") == "closed"
-    listed = httpx.get(
-        f"{claims.url}/admin/dependencies", headers=ADMIN_HEADERS
-    ).json()
+    listed = httpx.get(f"{claims.url}/admin/dependencies", headers=ADMIN_HEADERS).json()
     assert listed["fraud-detection"]["state"]["breaker"]["state"] == "closed"
 
 
@@ -164,9 +162,9 @@ def test_calls_beyond_the_bulkhead_are_refused_at_once(launcher, fakes, fake):
     _put(claims, "fraud-detection", {"bulkhead": {"max_concurrent": 1}})
     held = threading.Thread(target=_file, args=(claims,))
     held.start()
-    while claims.metric(
-        "dependency_calls_in_flight", dependency="fraud-detection"
-    ) != 1.0:
+    while (
+        claims.metric("dependency_calls_in_flight", dependency="fraud-detection") != 1.0
+    ):
         time.sleep(0.02)
 
     started = time.monotonic()
@@ -184,7 +182,9 @@ def test_calls_beyond_the_bulkhead_are_refused_at_once(launcher, fakes, fake):
         )
         == 1
     )
-    assert claims.metric("dependency_calls_in_flight", dependency="fraud-detection") == 0
+    assert (
+        claims.metric("dependency_calls_in_flight", dependency="fraud-detection") == 0
+    )
 
 
 @pytest.mark.parametrize(

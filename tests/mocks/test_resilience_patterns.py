@@ -146,7 +146,9 @@ def test_backoff_without_jitter_doubles_up_to_its_cap():
     assert pauses == pytest.approx([0.05, 0.1, 0.2, 0.3, 0.3])
 
 
-@pytest.mark.parametrize(("jitter", "low_share"), [(Jitter.FULL, 0.0), (Jitter.EQUAL, 0.5)])
+@pytest.mark.parametrize(
+    ("jitter", "low_share"), [(Jitter.FULL, 0.0), (Jitter.EQUAL, 0.5)]
+)
 def test_jittered_backoff_stays_within_its_bounds_and_spreads(jitter, low_share):
     policy = _retry(backoff_base_s=0.1, backoff_max_s=1.0, jitter=jitter)
     rng = random.Random(7)

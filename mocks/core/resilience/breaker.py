@@ -7,7 +7,10 @@
 
 Time comes from an injected clock, so tests step it instead of sleeping.
 A result that arrives after the breaker moved on (a call admitted before it
-opened) is ignored, except that it may not close or reopen anything.
+opened) is ignored, so it can neither close nor reopen anything.
+
+Known shortcoming: the breaker opens only on consecutive failures; it has no
+failure-rate threshold, so a dependency failing every other call never opens it.
 """
 
 import logging

@@ -8,6 +8,9 @@ The guard knows nothing of HTTP: an attempt reports whether it succeeded,
 failed transiently (timeout, refused connection, 5xx: worth retrying and held
 against the breaker) or failed for good (a 4xx or an unusable answer: never
 retried, and no sign the dependency is unwell).
+
+Known shortcoming: the timeout bounds each attempt, not the whole call, so a
+retried call can take max_attempts times timeout_s plus the backoff pauses.
 """
 
 import asyncio

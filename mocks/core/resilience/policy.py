@@ -85,7 +85,9 @@ _MAX_ATTEMPTS = 10
 _MAX_CONCURRENT = 100_000
 
 
-def parse_policy(raw: object, base: ResiliencePolicy, prefix: str = "") -> ResiliencePolicy:
+def parse_policy(
+    raw: object, base: ResiliencePolicy, prefix: str = ""
+) -> ResiliencePolicy:
     """base with the fields raw names replaced; PolicyError on the first bad one."""
     reader = _Reader(raw, prefix)
     reader.known(FIELDS)
@@ -103,7 +105,9 @@ def parse_policy(raw: object, base: ResiliencePolicy, prefix: str = "") -> Resil
 def _retry(reader: "_Reader", base: RetryPolicy) -> RetryPolicy:
     reader.known(tuple(RetryPolicy.__dataclass_fields__))
     policy = RetryPolicy(
-        max_attempts=reader.integer("max_attempts", base.max_attempts, 1, _MAX_ATTEMPTS),
+        max_attempts=reader.integer(
+            "max_attempts", base.max_attempts, 1, _MAX_ATTEMPTS
+        ),
         backoff_base_s=reader.seconds("backoff_base_s", base.backoff_base_s, zero=True),
         backoff_multiplier=reader.number(
             "backoff_multiplier", base.backoff_multiplier, 1.0, 10.0
@@ -206,9 +210,13 @@ class _Reader:
             return default
         value = self.raw[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise PolicyError(self.name(key), value, accepted or f"an integer {low}..{high}")
+            raise PolicyError(
+                self.name(key), value, accepted or f"an integer {low}..{high}"
+            )
         if not low <= value <= high:
-            raise PolicyError(self.name(key), value, accepted or f"an integer {low}..{high}")
+            raise PolicyError(
+                self.name(key), value, accepted or f"an integer {low}..{high}"
+            )
         return value
 
     def boolean(self, key: str, default: bool) -> bool:

@@ -4,7 +4,8 @@ The budget counts calls and retries over a sliding window of budget_window_s:
 a retry is allowed while retries in the window stay within
 budget_min_retries + budget_ratio * calls. So a failing dependency sees at
 most about (1 + budget_ratio) times its normal traffic, however many attempts
-each call may make.
+each call may make. Known shortcoming: the budget counts this process's
+calls only, so several callers of one dependency each retry up to their own.
 """
 
 import random
@@ -40,9 +41,8 @@ class RetryBudget:
     def try_spend(self) -> bool:
         """Take one retry from the budget; False when it is exhausted."""
         self._forget_old()
-        allowed = (
-            self.policy.budget_min_retries
-            + self.policy.budget_ratio * len(self._calls)
+        allowed = self.policy.budget_min_retries + self.policy.budget_ratio * len(
+            self._calls
         )
         if len(self._retries) + 1 > allowed:
             return False
@@ -51,7 +51,10 @@ class RetryBudget:
 
     def describe(self) -> dict:
         self._forget_old()
-        return {"calls_in_window": len(self._calls), "retries_in_window": len(self._retries)}
+        return {
+            "calls_in_window": len(self._calls),
+            "retries_in_window": len(self._retries),
+        }
 
     def _forget_old(self) -> None:
         horizon = self._clock() - self.policy.budget_window_s
