@@ -106,7 +106,9 @@ class Side(asyncio.Protocol):
         self.release(_Hold.DIALING)
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        # A lost socket drops what is written to it; its connection is closing.
+        if not self.lost:
+            self.transport.write(data)
 
     def write_eof(self) -> None:
         if not self.lost and self.transport.can_write_eof():
