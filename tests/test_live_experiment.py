@@ -194,7 +194,7 @@ def test_a_fault_removed_behind_the_harness_back_is_an_error(tmp_path, monkeypat
         meddler.join(timeout=5)
 
     assert result.verdict.status is Status.ERROR, result.verdict.explain()
-    assert "vanished from the proxy" in result.verdict.reason
+    assert "changed or removed on the proxy" in result.verdict.reason
     ledger = json.loads((result.report_dir / "ledger.json").read_text())
     assert [entry["state"] for entry in ledger] == ["lost"]
 

@@ -117,11 +117,43 @@ class FaultInjector:
         self.proxy.update_proxy(fault.route, enabled=False)
 
     def _is_live(self, fault: FaultSpec) -> bool:
-        """Read the proxy back: what the harness believes must be what is there."""
+        return self._drift(fault) is None
+
+    def _drift(self, fault: FaultSpec) -> str | None:
+        """Read the proxy back: None when it holds the fault exactly as applied.
+
+        Otherwise, what differs: a fault changed behind the harness's back (a
+        toxic's attributes, a route disabled or enabled) is as much not this
+        experiment's fault as one removed.
+        """
         proxy = self.proxy.get_proxy(fault.route)
         if fault.kind == "outage":
-            return proxy["enabled"] is False
-        return any(t["name"] == _handle(fault) for t in proxy["toxics"])
+            return None if proxy["enabled"] is False else "the route is enabled"
+
+        if proxy["enabled"] is False and not self._outage_on(fault.route):
+            return "the route was disabled"
+        toxic = next((t for t in proxy["toxics"] if t["name"] == _handle(fault)), None)
+        if toxic is None:
+            return f"toxic {_handle(fault)} is gone"
+        expected = {
+            "type": "latency",
+            "stream": "downstream",
+            "toxicity": 1.0,
+            "attributes": {
+                "latency": int(fault.attributes["latency_ms"]),
+                "jitter": int(fault.attributes["jitter_ms"]),
+            },
+        }
+        found = {key: toxic.get(key) for key in expected}
+        if found != expected:
+            return f"toxic {_handle(fault)} is now {found}, applied as {expected}"
+        return None
+
+    def _outage_on(self, route: str) -> bool:
+        return any(
+            other.kind == "outage" and other.route == route
+            for other in self._applied.values()
+        )
 
     def check_live(self) -> list[str]:
         """Faults that vanished from the proxy before their rollback.
@@ -133,23 +165,26 @@ class FaultInjector:
         lost = []
         for name, fault in list(self._applied.items()):
             try:
-                live = self._is_live(fault)
+                drift = self._drift(fault)
             except ProxyAPIError as exc:
                 raise FaultError(f"cannot read route {fault.route}: {exc}") from exc
-            if not live:
-                self._lose(fault)
+            if drift is not None:
+                self._lose(fault, drift)
                 lost.append(name)
         return lost
 
-    def _lose(self, fault: FaultSpec) -> None:
+    def _lose(self, fault: FaultSpec, drift: str) -> None:
         self._applied.pop(fault.name, None)
         self.lost_faults.append(fault.name)
         self.ledger.mark(fault.name, "lost")
-        self.journal.record("fault_lost", fault=fault.name, route=fault.route)
+        self.journal.record(
+            "fault_lost", fault=fault.name, route=fault.route, found=drift
+        )
         log.error(
-            "fault %s vanished from route %s before its rollback",
+            "fault %s on route %s was changed behind the harness's back: %s",
             fault.name,
             fault.route,
+            drift,
         )
 
     def rollback(self, fault_name: str) -> None:
@@ -157,12 +192,13 @@ class FaultInjector:
         if fault is None:
             return
         try:
-            if not self._is_live(fault):
-                self._lose(fault)
+            drift = self._drift(fault)
+            if drift is not None:
+                self._lose(fault, drift)
                 raise FaultLost(
-                    f"fault {fault.name!r} was already gone from route "
-                    f"{fault.route} before its rollback: something else changed "
-                    "the proxy, so nothing measured after that is about this fault"
+                    f"fault {fault.name!r} on route {fault.route} was changed "
+                    f"before its rollback ({drift}): something else changed the "
+                    "proxy, so nothing measured after that is about this fault"
                 )
             self._take_off(fault)
             gone = not self._is_live(fault)

@@ -368,9 +368,9 @@ class ExperimentRun:
         lost = injector.check_live()
         if lost:
             raise FaultError(
-                f"fault(s) {', '.join(lost)} vanished from the proxy before their "
-                "rollback: something else changed it, so nothing measured after "
-                "that is about this experiment"
+                f"fault(s) {', '.join(lost)} were changed or removed on the proxy "
+                "before their rollback: something else changed it, so nothing "
+                "measured after that is about this experiment"
             )
 
     def _await_resolution(self) -> None:
@@ -436,8 +436,8 @@ class ExperimentRun:
             verdict = Verdict(
                 Status.ERROR,
                 verdict.checks,
-                reason=f"fault(s) {', '.join(injector.lost_faults)} vanished from "
-                "the proxy before their rollback",
+                reason=f"fault(s) {', '.join(injector.lost_faults)} were changed "
+                "or removed on the proxy before their rollback",
                 measurements=verdict.measurements,
             )
         steps = [

@@ -91,5 +91,48 @@ def test_rollback_of_a_vanished_fault_says_so(proxy, injector):
     injector.inject(fault())
     proxy.remove_toxic(ROUTE, "harness-slow")
 
-    with pytest.raises(FaultLost, match="already gone from route"):
+    with pytest.raises(FaultLost, match="toxic harness-slow is gone"):
         injector.rollback("slow")
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ({"attributes": {"latency": 0}}, "'latency': 0"),
+        ({"attributes": {"jitter": 500}}, "'jitter': 500"),
+        ({"toxicity": 0.5}, "'toxicity': 0.5"),
+    ],
+)
+def test_a_toxic_changed_behind_the_harness_back_is_lost(
+    proxy, injector, change, found
+):
+    injector.inject(fault())
+    proxy.update_toxic(ROUTE, "harness-slow", **change)
+
+    assert injector.check_live() == ["slow"]
+    lost = injector.journal.first("fault_lost").fields["found"]
+    assert found in lost
+    assert "applied as" in lost
+
+
+def test_a_route_disabled_under_a_latency_fault_is_lost(proxy, injector):
+    injector.inject(fault())
+    proxy.update_proxy(ROUTE, enabled=False)
+
+    assert injector.check_live() == ["slow"]
+    assert injector.journal.first("fault_lost").fields["found"] == "the route was disabled"
+
+
+def test_a_route_enabled_under_an_outage_is_lost(proxy, injector):
+    injector.inject(fault(kind="outage"))
+    proxy.update_proxy(ROUTE, enabled=True)
+
+    assert injector.check_live() == ["slow"]
+    assert injector.journal.first("fault_lost").fields["found"] == "the route is enabled"
+
+
+def test_an_untouched_fault_stays_live(proxy, injector):
+    injector.inject(fault())
+
+    assert injector.check_live() == []
+    assert injector.check_live() == []
