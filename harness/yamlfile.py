@@ -13,6 +13,8 @@ import yaml
 from harness.errors import ConfigError
 
 MAX_FILE_BYTES = 1_000_000
+# Far deeper than any experiment or config, far shallower than the recursion limit.
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def load_located(path: Path) -> Located:
     """Parse one YAML file, keeping the line of every field."""
     text = _read_text(Path(path))
     try:
-        _refuse_aliases(path, text)
+        _refuse_unsafe_shapes(path, text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -87,14 +89,34 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
-def _refuse_aliases(path: Path, text: str) -> None:
-    """Anchors and aliases can expand a small file into gigabytes; none are needed."""
+def _refuse_unsafe_shapes(path: Path, text: str) -> None:
+    """Refuse anchors, aliases and deep nesting before anything is built.
+
+    Aliases can expand a small file into gigabytes and deep nesting exhausts
+    the parser's recursion; no experiment or config needs either.
+    """
+    depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
-                f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}' "
-                "is not accepted; write the value out in full"
+                f"{path}:{line}: YAML alias '*{event.anchor}' is not accepted; "
+                "write the value out in full"
             )
+        if getattr(event, "anchor", None):
+            raise ConfigError(
+                f"{path}:{line}: YAML anchor '&{event.anchor}' is not accepted; "
+                "write each value out in full"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConfigError(
+                    f"{path}:{line}: lists and mappings nested {depth} deep; "
+                    f"expected at most {MAX_NESTING}"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def field_name(field_path: tuple) -> str:

@@ -120,7 +120,8 @@ def test_a_route_disabled_under_a_latency_fault_is_lost(proxy, injector):
     proxy.update_proxy(ROUTE, enabled=False)
 
     assert injector.check_live() == ["slow"]
-    assert injector.journal.first("fault_lost").fields["found"] == "the route was disabled"
+    found = injector.journal.first("fault_lost").fields["found"]
+    assert found == "the route was disabled"
 
 
 def test_a_route_enabled_under_an_outage_is_lost(proxy, injector):
@@ -128,7 +129,8 @@ def test_a_route_enabled_under_an_outage_is_lost(proxy, injector):
     proxy.update_proxy(ROUTE, enabled=True)
 
     assert injector.check_live() == ["slow"]
-    assert injector.journal.first("fault_lost").fields["found"] == "the route is enabled"
+    found = injector.journal.first("fault_lost").fields["found"]
+    assert found == "the route is enabled"
 
 
 def test_an_untouched_fault_stays_live(proxy, injector):

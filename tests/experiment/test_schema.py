@@ -160,7 +160,24 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, estate):
     lines += [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}] " for i in range(8)]
     path.write_text("\n".join(lines) + "\n")
 
-    with pytest.raises(ConfigError, match=r"laughs.yaml:2: YAML alias '\*a'"):
+    with pytest.raises(ConfigError, match=r"laughs.yaml:1: YAML anchor '&a'"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_an_anchor_alone_is_refused(tmp_path, estate):
+    path = tmp_path / "anchor.yaml"
+    path.write_text("name: x\nslos: &s [claims-api]\n")
+
+    with pytest.raises(ConfigError, match=r"anchor.yaml:2: YAML anchor '&s'"):
+        load_experiment(path, estate, ALERTS)
+
+
+@pytest.mark.parametrize("depth", [33, 500, 5000])
+def test_deep_nesting_is_refused_with_its_line_not_a_crash(tmp_path, estate, depth):
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: x\nfaults: " + "[" * depth + "]" * depth + "\n")
+
+    with pytest.raises(ConfigError, match=r"deep.yaml:2: .* nested 33 deep"):
         load_experiment(path, estate, ALERTS)
 
 
