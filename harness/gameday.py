@@ -68,12 +68,13 @@ def _tags_of(path: Path) -> list:
 
 def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySummary:
     estate = load_estate(options.config_dir)
+    # Every file, tagged or not: a misspelt `tags` must not drop a file unseen.
+    _validate_all(experiment_files(paths), estate)
     experiments = find_experiments(paths, tag)
     if not experiments:
         raise ConfigError(
             f"no experiment under {', '.join(map(str, paths))} has tag {tag!r}"
         )
-    _validate_all(experiments, estate)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -73,3 +73,31 @@ def test_only_tagged_experiments_run(tmp_path, runs):
 
     assert runs == ["tagged"]
     assert summary.exit_code == 0
+
+
+def test_a_misspelt_tags_field_stops_the_game_day_instead_of_dropping_the_file(
+    tmp_path, runs
+):
+    copy_experiment(tmp_path, "a-good")
+    misspelt = copy_experiment(tmp_path, "b-misspelt")
+    data = yaml.safe_load(misspelt.read_text())
+    data["tag"] = data.pop("tags")
+    misspelt.write_text(yaml.safe_dump(data))
+
+    with pytest.raises(ConfigError, match="(?s)did not start.*b-misspelt.*'tag'"):
+        gameday.run_gameday([tmp_path], "gameday", RunOptions(reports_dir=tmp_path))
+
+    assert runs == []
+
+
+def test_every_bad_file_is_listed_even_untagged_and_unparsable(tmp_path, runs):
+    copy_experiment(tmp_path, "a-good")
+    (tmp_path / "b-empty.yaml").write_text("")
+    (tmp_path / "c-alias.yaml").write_text("a: &x 1\nb: *x\n")
+
+    with pytest.raises(ConfigError) as refused:
+        gameday.run_gameday([tmp_path], "gameday", RunOptions(reports_dir=tmp_path))
+
+    assert "b-empty.yaml" in str(refused.value)
+    assert "c-alias.yaml" in str(refused.value)
+    assert runs == []
