@@ -207,6 +207,7 @@ class Stage:
         self._loop = asyncio.get_running_loop()
         self._wake: asyncio.Future[bool] | None = None
         self._hurry = False
+        self._gone = asyncio.Event()
 
     @property
     def toxic(self) -> Toxic:
@@ -236,6 +237,15 @@ class Stage:
 
     def close_connection(self, reset: bool = False) -> None:
         self._close(CloseMode.RESET if reset else CloseMode.FLUSH)
+
+    async def until_removed(self) -> None:
+        await self._gone.wait()
+
+    def end(self) -> None:
+        """The toxic was deleted, or its connection closed."""
+        self.removed = True
+        self._gone.set()
+        self.interrupt()
 
     def start_chunk(self) -> None:
         """A new chunk enters this toxic: its pauses count again."""
@@ -317,8 +327,7 @@ class Link:
         """Take a toxic out of the chain; what it holds goes on at once."""
         stage = self._stage(name)
         self._stages.remove(stage)
-        stage.removed = True
-        stage.interrupt()
+        stage.end()
         if stage.applies:
             stage.toxic.on_detach(stage)
             stage.toxic.on_removed(stage)
@@ -329,6 +338,7 @@ class Link:
     def stop(self) -> None:
         """The connection closed: toxics stop acting (their timers end)."""
         for stage in self._stages:
+            stage.end()
             if stage.applies:
                 stage.toxic.on_detach(stage)
         self._stages.clear()

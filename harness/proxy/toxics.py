@@ -70,6 +70,9 @@ class ToxicContext(Protocol):
     def close_connection(self, reset: bool = False) -> None:
         """Close both sides of the connection; reset=True sends a TCP RST."""
 
+    async def until_removed(self) -> None:
+        """Wait until the toxic is deleted or the connection closes."""
+
 
 def attribute(name: str, unit: str) -> Any:
     """Declare a field read from the Toxiproxy attribute name, in unit."""
@@ -262,6 +265,11 @@ class TimeoutToxic(Toxic):
 
     def pipe(self, chunk: Chunk, ctx: ToxicContext) -> AsyncIterator[Chunk]:
         return _swallowed()
+
+    async def on_eof(self, ctx: ToxicContext) -> None:
+        # Toxiproxy's timeout reads nothing, not even the close: a peer that
+        # closed still looks hung until the timeout or the toxic's removal.
+        await ctx.until_removed()
 
 
 @dataclass(frozen=True)
