@@ -266,7 +266,13 @@ def _cmd_up(args) -> int:
 def _cmd_proxy_serve(args) -> int:
     from harness.proxy.server import serve
 
-    serve(args.host, args.port)
+    try:
+        serve(args.host, args.port)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot serve the proxy API on {args.host}:{args.port}: {exc.strerror}",
+        ) from exc
     return 0
 
 

@@ -639,3 +639,24 @@ def test_head_is_not_a_method_of_the_api(http: httpx.Client) -> None:
     response = http.head("/proxies")
 
     assert response.status_code == 405
+
+
+def test_a_name_no_path_could_reach_is_refused(http, echo_upstream) -> None:
+    proxy = http.post(
+        "/proxies",
+        json={"name": "a/b", "listen": "127.0.0.1:0", "upstream": echo_upstream},
+    )
+    http.post(
+        "/proxies",
+        json={"name": "ok", "listen": "127.0.0.1:0", "upstream": echo_upstream},
+    ).raise_for_status()
+    toxic = http.post(
+        "/proxies/ok/toxics",
+        json={"name": "x/y", "type": "latency", "attributes": {"latency": 1}},
+    )
+
+    assert proxy.status_code == 400
+    assert "'/'" in proxy.json()["error"]
+    assert toxic.status_code == 400
+    assert sorted(http.get("/proxies").json()) == ["ok"]
+    assert http.get("/proxies/ok/toxics").json() == []

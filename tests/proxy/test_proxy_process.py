@@ -133,3 +133,24 @@ def _imported_modules(path: Path) -> Iterator[str]:
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             yield node.module
+
+
+def test_harness_proxy_serve_names_the_address_in_use(busy_port: int) -> None:
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "proxy",
+            "serve",
+            "--port",
+            str(busy_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_DEADLINE_S,
+    )
+
+    assert finished.returncode == 2
+    assert f"cannot serve the proxy API on 127.0.0.1:{busy_port}" in finished.stderr
+    assert "Traceback" not in finished.stderr
