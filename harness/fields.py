@@ -120,13 +120,31 @@ class Fields:
         )
 
 
+# Values longer than this are cut in messages: the line number finds the rest.
+MAX_SHOWN_CHARS = 120
+
+
 def _as_yaml(value: Any) -> str:
     """A value as the person wrote it in YAML, not as Python prints it."""
     if value is None:
         return "empty (null)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)
+    if isinstance(value, str) and _looks_numeric(value):
+        # PyYAML reads YAML 1.1, where 1e12 without a dot is text.
+        return f"{value!r} (text to YAML; write numbers like 1.0e12 or 1000)"
+    text = repr(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        return f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+    return text
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

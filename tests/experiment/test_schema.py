@@ -11,6 +11,7 @@ from harness.experiment.schema import load_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = {"ClaimsApiHighErrorRate", "ClaimsApiHighLatency", "ServiceDown"}
+EXAMPLE = REPO / "experiments" / "claims-customer-latency.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +205,27 @@ def test_a_missing_file_is_refused(tmp_path, estate):
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+def test_a_number_yaml_reads_as_text_is_explained(tmp_path, estate):
+    path = tmp_path / "e.yaml"
+    path.write_text(EXAMPLE.read_text().replace("latency_ms: 1500", "latency_ms: 1e12"))
+
+    with pytest.raises(ConfigError, match=r"is '1e12' \(text to YAML; write numbers"):
+        load_experiment(path, estate, ALERTS)
+
+
+def test_a_long_value_is_cut_in_the_message(tmp_path, estate):
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        EXAMPLE.read_text().replace(
+            "slos: [claims-api, customer-api, policy-api]",
+            "slos: " + str([[1] * 300]),
+        )
+    )
+
+    with pytest.raises(ConfigError) as refused:
+        load_experiment(path, estate, ALERTS)
+
+    assert "... (" in str(refused.value)
+    assert len(str(refused.value)) < 400
