@@ -21,6 +21,8 @@ TIMELINE_KINDS = (
     "runbook_failed",
     "slo_back",
     "fault_rolled_back",
+    "fault_lost",
+    "interrupted",
     "alert_inactive",
     "load_stopped",
     "run_finished",

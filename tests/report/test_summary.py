@@ -1,0 +1,29 @@
+"""summary.md: what a reader of a run needs, from the journal and the verdict."""
+
+from harness.experiment.runner import RunResult
+from harness.experiment.verdict import Status, Verdict
+from harness.report.journal import Journal
+from harness.report.summary import render_summary
+
+
+def _timeline_rows(text: str) -> list[str]:
+    timeline = text.split("## Timeline", 1)[1]
+    return [line for line in timeline.splitlines() if line.startswith("| ")][2:]
+
+
+def test_the_timeline_shows_an_interrupt_and_a_lost_fault(tmp_path):
+    journal = Journal(tmp_path, "run-1")
+    journal.record("fault_injected", fault="slow", route="a_to_b")
+    journal.record("fault_lost", fault="slow", route="a_to_b", found="gone")
+    journal.record("interrupted", signal="SIGINT")
+    journal.record("some_internal_detail", value=1)
+    result = RunResult(
+        "exp", "run-1", tmp_path, Verdict(Status.ERROR, reason="interrupted by SIGINT")
+    )
+
+    rows = _timeline_rows(render_summary(result, journal, None, None))
+
+    kinds = [row.split("|")[2].strip() for row in rows]
+    assert kinds == ["fault_injected", "fault_lost", "interrupted"]
+    assert "signal=SIGINT" in rows[2]
+    assert "found=gone" in rows[1]
