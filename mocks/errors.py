@@ -9,7 +9,8 @@ MockError
       ├── NotFound (also LookupError): 404, the named record does not exist
       ├── Rejected (also ValueError): 422, a business rule refused the input
       ├── Conflict: 409, the request clashes with the record's current state
-      └── DependencyFailed: 503, a dependency timed out, was unreachable or failed
+      ├── DependencyFailed: 503, a dependency timed out, was unreachable or failed
+      └── InjectedFault: the status an admin fault names, answered on purpose
 """
 
 
@@ -103,3 +104,17 @@ class DependencyFailed(RequestRefused):
             "dependency": self.dependency,
             "reason": self.reason,
         }
+
+
+class InjectedFault(RequestRefused):
+    """An error answer an admin fault asked for, with the status it names."""
+
+    error = "injected_fault"
+
+    def __init__(self, fault_id: str, status_code: int):
+        super().__init__(f"fault {fault_id} answered {status_code}")
+        self.fault_id = fault_id
+        self.status_code = status_code
+
+    def body(self) -> dict:
+        return {"error": self.error, "fault_id": self.fault_id}

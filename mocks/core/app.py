@@ -4,13 +4,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from mocks.config import ServiceConfig
 from mocks.core.admin import AdminAPI
+from mocks.core.admin_faults import FaultAdminAPI
 from mocks.core.context import ServiceContext, ServiceSpec
+from mocks.core.faults import FaultGate, FaultRegistry
 from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
 from mocks.core.middleware import RequestObserver
 from mocks.errors import RequestRefused
@@ -21,24 +23,33 @@ log = logging.getLogger(__name__)
 def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
     """Build one service's app; its database, log and client open when it starts."""
     context = ServiceContext.build(config, spec)
-    app = FastAPI(title=spec.name, version=config.version, lifespan=_lifespan(context))
+    faults = FaultRegistry(context)
+    app = FastAPI(
+        title=spec.name, version=config.version, lifespan=_lifespan(context, faults)
+    )
     app.include_router(_core_routes(context))
-    app.include_router(AdminAPI(context).router())
+    admin = AdminAPI(context)
+    app.include_router(admin.router())
+    app.include_router(FaultAdminAPI(faults).router(admin.authorize))
     service_routes = spec.routes(context)
-    app.include_router(service_routes)
+    app.include_router(service_routes, dependencies=[Depends(faults.intercept)])
     _declare_metrics(context, service_routes)
     app.add_exception_handler(RequestRefused, _answer_refusal)
+    # Added first, so it runs inside the observer, which times waits it causes.
+    app.add_middleware(FaultGate, faults=faults)
     app.add_middleware(RequestObserver, context=context)
     return app
 
 
-def _lifespan(context: ServiceContext):
+def _lifespan(context: ServiceContext, faults: FaultRegistry):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await context.start()
+        faults.start()
         try:
             yield
         finally:
+            faults.close()
             await context.close()
 
     return lifespan
@@ -51,7 +62,7 @@ def _core_routes(context: ServiceContext) -> APIRouter:
         return {
             "status": "ok",
             "service": context.service,
-            "version": context.config.version,
+            "version": context.metrics.version,
         }
 
     async def metrics() -> Response:

@@ -66,13 +66,26 @@ class ServiceMetrics:
             ["service", "dependency"],
             registry=self.registry,
         )
-        build_info = Gauge(
+        self._build_info = Gauge(
             "mock_build_info",
-            "Always 1; the labels name the mock service and its version.",
+            "Always 1; the labels name the mock service and its running version.",
             ["service", "version"],
             registry=self.registry,
         )
-        build_info.labels(service, version).set(1)
+        self.version = version
+        self._build_info.labels(service, version).set(1)
+        self._faults_active = Gauge(
+            "mock_faults_active",
+            "Faults injected through the admin API and still active, by kind.",
+            ["service", "kind"],
+            registry=self.registry,
+        )
+        self._fault_affected = Counter(
+            "mock_fault_affected_requests",
+            "Requests (or dependency calls) an injected fault acted on, by kind.",
+            ["service", "kind"],
+            registry=self.registry,
+        )
 
     def declare_route(self, route: str, method: str, codes: Iterable[int]) -> None:
         """Export every series of one route at zero and start counting it."""
@@ -102,6 +115,26 @@ class ServiceMetrics:
 
     def set_fallback_active(self, dependency: str, active: bool) -> None:
         self._fallback_active.labels(self.service, dependency).set(1 if active else 0)
+
+    def set_version(self, version: str) -> None:
+        """Show version as the running one, as a deploy or a rollback would."""
+        if version == self.version:
+            return
+        self._build_info.remove(self.service, self.version)
+        self._build_info.labels(self.service, version).set(1)
+        self.version = version
+
+    def declare_faults(self, kinds: Iterable[str]) -> None:
+        """Export every fault kind at zero: none active, nothing affected."""
+        for kind in kinds:
+            self._faults_active.labels(self.service, kind).set(0)
+            self._fault_affected.labels(self.service, kind)
+
+    def set_faults_active(self, kind: str, count: int) -> None:
+        self._faults_active.labels(self.service, kind).set(count)
+
+    def count_fault_affected(self, kind: str) -> None:
+        self._fault_affected.labels(self.service, kind).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
