@@ -155,19 +155,23 @@ class _Body:
                 )
 
     def number(self, name: str, low: float, high: float, default=None) -> float:
+        return self._number(name, low, high, default, f"a number {low}..{high}")
+
+    def positive(self, name: str, high: float, default=None) -> float:
+        value = self._number(name, 0, high, default, f"a number > 0 and <= {high}")
+        if value == 0:
+            raise Rejected(name, value, f"a number > 0 and <= {high}")
+        return value
+
+    def _number(self, name, low, high, default, accepted: str) -> float:
         value = self.raw.get(name, default)
-        accepted = f"a number {low}..{high}"
+        if value is None:
+            raise Rejected(name, value, f"required: {accepted}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Rejected(name, value, accepted)
         if not math.isfinite(value) or not low <= value <= high:
             raise Rejected(name, value, accepted)
         return float(value)
-
-    def positive(self, name: str, high: float, default=None) -> float:
-        value = self.number(name, 0, high, default)
-        if value == 0:
-            raise Rejected(name, value, f"a number > 0 and <= {high}")
-        return value
 
     def integer(self, name: str, low: int, high: int, default=None) -> int:
         value = self.raw.get(name, default)

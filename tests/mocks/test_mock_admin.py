@@ -1,10 +1,15 @@
 """The admin API: only with the token, and refusals that name what is accepted."""
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from mock_processes import ADMIN_HEADERS, Launcher, MockProcess, service_config
+
+from mocks.config import parse_config
+from mocks.core.app import create_app
+from mocks.services import spec_for
 
 DEPENDENCIES = ("policy-api", "customer-api", "payment-api", "fraud-detection")
 
@@ -98,3 +103,44 @@ def test_a_bad_value_is_422_naming_the_field_and_allowed_values(
     assert answer.json()["field"] == field
     assert reason in answer.json()["reason"]
     assert _state(claims)[dependency]["fallback"] == "none"
+
+
+def _from_another_host(app, method: str, path: str, body) -> httpx.Response:
+    # The real server listens on 127.0.0.1 only, so no request from another
+    # host can reach it; the app is called in-process with a made-up peer.
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 40000))
+
+    async def call() -> httpx.Response:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://claims") as client,
+        ):
+            return await client.request(method, path, json=body, headers=ADMIN_HEADERS)
+
+    return asyncio.run(call())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/admin/dependencies", None),
+        ("PUT", "/admin/dependencies/customer-api", {"fallback": "cache"}),
+        ("GET", "/admin/faults", None),
+        ("POST", "/admin/faults", {"kind": "error"}),
+        ("DELETE", "/admin/faults", None),
+        ("GET", "/admin/faults/fault-1", None),
+        ("DELETE", "/admin/faults/fault-1", None),
+        ("POST", "/admin/deploy/rollback", None),
+    ],
+)
+def test_from_another_host_every_admin_route_is_403_even_with_the_token(
+    tmp_path, method, path, body
+):
+    urls = {name: "http://127.0.0.1:9" for name in DEPENDENCIES}
+    config = parse_config(service_config("claims-api", tmp_path, urls))
+    app = create_app(config, spec_for(config, "test"))
+
+    answer = _from_another_host(app, method, path, body)
+
+    assert answer.status_code == 403
+    assert "192.0.2.10" in answer.json()["detail"]
