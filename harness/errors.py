@@ -4,6 +4,7 @@ HarnessError
  ├── ConfigError (also ValueError): bad configuration or experiment input
  ├── StackError: a part of the estate could not be started or reached
  ├── ProxyAPIError: the fault proxy answered an API call with an error
+ ├── MockAdminError: a mock's admin API answered a call with an error
  └── FaultError: a fault could not be applied or rolled back
 """
 
@@ -33,3 +34,14 @@ class ProxyAPIError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, verified or rolled back."""
+
+
+class MockAdminError(HarnessError):
+    """A mock's admin API refused or failed a call."""
+
+    def __init__(self, method: str, path: str, status: int, message: str):
+        super().__init__(f"{method} {path} -> HTTP {status}: {message}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message

@@ -97,6 +97,7 @@ class LocalStack:
         self.created_routes: list[str] = []
         self.proxy: ToxiproxyClient | None = None
         self.endpoints: Endpoints | None = None
+        self.mock_ports: dict[str, int] = {}
         self._free = None
 
     def start(self) -> Endpoints:
@@ -222,6 +223,7 @@ class LocalStack:
     def _start_mocks(self, mock_ports: dict[str, int], routes: dict[str, str]) -> None:
         config_dir = self.run_dir / "mock-config"
         config_dir.mkdir(parents=True, exist_ok=True)
+        self.mock_ports.update(mock_ports)
         started = []
         for name, port in mock_ports.items():
             path = config_dir / f"{name}.json"
@@ -230,6 +232,29 @@ class LocalStack:
             started.append((self._spawn(name, argv), port))
         for process, port in started:
             process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=30)
+
+    def restart_mock(self, name: str, timeout_s: float = 30) -> ManagedProcess:
+        """Start one mock again with its config file: same port, same data dir.
+
+        A mock that is still running is stopped by its PID first; one that has
+        exited (a crash fault) is only started. Returns once /healthz answers.
+        """
+        if name not in self.mock_ports or self.state is StackState.STOPPED:
+            known = ", ".join(self.mock_ports) or "(none started)"
+            raise StackError(
+                f"cannot restart mock {name!r} (stack {self.state.value}); "
+                f"mocks of this stack: {known}"
+            )
+        old = next(p for p in reversed(self.processes) if p.name == name)
+        exit_code = old.stop()
+        log.info("restarting mock %s (pid %s exited with %s)", name, old.pid, exit_code)
+        self.processes.remove(old)
+        process = self._spawn(name, old.argv)
+        port = self.mock_ports[name]
+        process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=timeout_s)
+        if self.endpoints is not None:
+            self.endpoints.pids[name] = process.pid
+        return process
 
     def _start_alertmanager(self) -> str:
         alertmanager = AlertmanagerProcess(
