@@ -398,10 +398,12 @@ def test_a_cpu_burn_uses_the_cpu_for_duration_s_and_then_stops(customers):
     time.sleep(0.5)
     idle = _cpu_seconds(pid) - before - burnt
 
-    # One thread spinning for 1 s; the machine is shared, so accept 0.5 s.
+    # One thread spinning for 1 s gets a whole core on an idle machine and a
+    # third of one beside two other spinning processes on two cores (measured:
+    # 0.24 s); an idle mock uses under 0.03 s in the same time.
     assert active == 1
-    assert burnt >= 0.5
-    assert idle < 0.2
+    assert burnt >= 0.15
+    assert idle < 0.1
     assert _active(customers, "cpu_burn") == 0
 
 
@@ -414,7 +416,7 @@ def test_removing_a_cpu_burn_stops_it_at_once(customers):
     after_removal = _cpu_seconds(pid)
     time.sleep(0.5)
 
-    assert _cpu_seconds(pid) - after_removal < 0.2
+    assert _cpu_seconds(pid) - after_removal < 0.1
     assert _active(customers, "cpu_burn") == 0
 
 
