@@ -9,6 +9,16 @@ the dependency client's request hook until the call's own timeout ends them.
 
 Every fault ends by itself: after duration_s, after first_n answers, or, for a
 crash, with the process. Removing a fault wakes whatever it holds at once.
+
+Known shortcomings: faults live in memory, so a restarted mock starts with
+none. Pool exhaustion holds calls in an httpx request hook rather than taking
+real connections, so a held call ends as a timeout, not as httpx's PoolTimeout,
+and it reaches the client through DependencyClient's private attribute _http.
+Loop blocks and CPU burns count every request that arrives while they are
+active as affected. CPU-burn threads share the interpreter lock, so they use
+about one core at most. The crash exits with os._exit, so buffered request-log
+lines are lost. Rates are drawn from an unseeded generator. Requests waiting
+for a concurrency cap queue without bound.
 """
 
 import asyncio
