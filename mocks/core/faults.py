@@ -96,6 +96,7 @@ class FaultRegistry:
         self._random = rng or random.Random()
         self._in_flight = 0
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
+        self._pool_hooked = False
         self.metrics.declare_faults([kind.value for kind in FaultKind])
 
     # Life cycle
@@ -104,13 +105,13 @@ class FaultRegistry:
         """Hook into the dependency client; call once it has started."""
         # The client's own connection pool is private to DependencyClient; its
         # request hooks are public httpx API and run before a connection is taken.
-        client: httpx.AsyncClient | None = getattr(
-            self.context.dependencies, "_http", None
-        )
-        if client is None:
-            raise RuntimeError("the dependency client must start before the faults")
+        client = getattr(self.context.dependencies, "_http", None)
+        if not isinstance(client, httpx.AsyncClient):
+            log.warning("no httpx client to hook: pool exhaustion is unavailable")
+            return
         hooks = client.event_hooks
         client.event_hooks = {**hooks, "request": [*hooks["request"], self._hold]}
+        self._pool_hooked = True
 
     def close(self) -> None:
         self.clear()
@@ -118,6 +119,11 @@ class FaultRegistry:
     # Admin operations
 
     def add(self, fault: Fault) -> ActiveFault:
+        if fault.kind is FaultKind.POOL_EXHAUSTION and not self._pool_hooked:
+            raise Conflict(
+                "pool_exhaustion is unavailable: the dependency client exposes "
+                "no httpx client to hook into"
+            )
         for active in self._faults.values():
             if active.kind in _SINGLE_KINDS and active.kind is fault.kind:
                 raise Conflict(

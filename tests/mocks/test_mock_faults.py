@@ -223,9 +223,11 @@ def test_a_fault_ends_by_itself_after_duration_s(customers):
 
 
 def test_a_bad_deploy_changes_the_version_and_rollback_restores_it(customers):
+    affected_before = _affected(customers, "bad_deploy")
     fault = _added(customers, kind="bad_deploy", version="1.1.0-bad", error_rate=1.0)
     health = httpx.get(f"{customers.url}/healthz").json()
     answer = httpx.get(customers.url + CUSTOMER)
+    active_during = _active(customers, "bad_deploy")
     deployed = customers.metric("mock_build_info", version="1.1.0-bad")
     old_gone = customers.metric("mock_build_info", version="1.0.0") is None
 
@@ -236,6 +238,9 @@ def test_a_bad_deploy_changes_the_version_and_rollback_restores_it(customers):
 
     assert health["version"] == "1.1.0-bad"
     assert answer.status_code == 500
+    assert active_during == 1
+    assert _affected(customers, "bad_deploy") == affected_before + 1
+    assert _active(customers, "bad_deploy") == 0
     assert (deployed, old_gone) == (1, True)
     assert rollback.json()["version"] == "1.0.0"
     assert rollback.json()["removed"]["id"] == fault["id"]
