@@ -13,7 +13,7 @@ starts with every fallback "none"; and cached copies never expire, however old.
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -204,6 +204,15 @@ class DependencyClient:
             trust_env=False,
             transport=self._transport,
         )
+
+    def add_request_hook(
+        self, hook: Callable[[httpx.Request], Awaitable[None]]
+    ) -> None:
+        """Run hook before every dependency call takes a pooled connection."""
+        if self._http is None:
+            raise RuntimeError("the dependency client has not started")
+        hooks = self._http.event_hooks
+        self._http.event_hooks = {**hooks, "request": [*hooks["request"], hook]}
 
     async def close(self) -> None:
         if self._http is not None:

@@ -13,7 +13,7 @@ crash, with the process. Removing a fault wakes whatever it holds at once.
 Known shortcomings: faults live in memory, so a restarted mock starts with
 none. Pool exhaustion holds calls in an httpx request hook rather than taking
 real connections, so a held call ends as a timeout, not as httpx's PoolTimeout,
-and it reaches the client through DependencyClient's private attribute _http.
+through the hook DependencyClient offers before each call takes a connection.
 Loop blocks and CPU burns count every request that arrives while they are
 active as affected. CPU-burn threads share the interpreter lock, so they use
 about one core at most. The crash exits with os._exit, so buffered request-log
@@ -103,14 +103,11 @@ class FaultRegistry:
 
     def start(self) -> None:
         """Hook into the dependency client; call once it has started."""
-        # The client's own connection pool is private to DependencyClient; its
-        # request hooks are public httpx API and run before a connection is taken.
-        client = getattr(self.context.dependencies, "_http", None)
-        if not isinstance(client, httpx.AsyncClient):
-            log.warning("no httpx client to hook: pool exhaustion is unavailable")
+        try:
+            self.context.dependencies.add_request_hook(self._hold)
+        except (AttributeError, RuntimeError) as exc:
+            log.warning("pool exhaustion is unavailable: %s", exc)
             return
-        hooks = client.event_hooks
-        client.event_hooks = {**hooks, "request": [*hooks["request"], self._hold]}
         self._pool_hooked = True
 
     def close(self) -> None:
