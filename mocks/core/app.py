@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from mocks.config import ServiceConfig
 from mocks.core.admin import AdminAPI
 from mocks.core.context import ServiceContext, ServiceSpec
+from mocks.core.integrity import IntegrityAPI
 from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
 from mocks.core.middleware import RequestObserver
 from mocks.errors import RequestRefused
@@ -24,6 +25,7 @@ def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
     app = FastAPI(title=spec.name, version=config.version, lifespan=_lifespan(context))
     app.include_router(_core_routes(context))
     app.include_router(AdminAPI(context).router())
+    app.include_router(IntegrityAPI(context).router())
     service_routes = spec.routes(context)
     app.include_router(service_routes)
     _declare_metrics(context, service_routes)
