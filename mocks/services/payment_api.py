@@ -266,7 +266,7 @@ class PaymentAPI:
         }
         captured = held["captured_cents"] + capture.amount_cents
         changed = {**held, "captured_cents": captured}
-        entry = self._log_entry("premium", body, "payment_id", "gateway_charge_id")
+        entry = self._log_entry("capture", body, "payment_id", "gateway_charge_id")
         updates = (("authorizations", held["authorization_id"], changed), entry)
         return Created("payments", payment_id, body, updates)
 
