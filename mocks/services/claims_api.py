@@ -87,7 +87,8 @@ class ClaimsAPI:
             "fraud-detection", "POST", "/score", claim.claim_fields()
         )
         checks = {"coverage_check": coverage_check, "identity_check": identity.check}
-        return self._new_claim(claim, checks, fraud.field("score"), fraud.field("decision"))
+        score, decision = fraud.field("score"), fraud.field("decision")
+        return self._new_claim(claim, checks, score, decision)
 
     def _new_claim(self, claim: NewClaim, checks: dict, score, decision) -> Created:
         review_reasons = [

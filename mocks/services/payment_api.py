@@ -36,8 +36,13 @@ from mocks.core.records import (
 from mocks.errors import DependencyFailed, Rejected
 
 _PAGE_LIMIT_MAX = 5000
-GATEWAY_LEDGER_KINDS = ("charges", "captures", "refunds", "payouts")
-GATEWAY_ID_FIELDS = ("charge_id", "capture_id", "refund_id", "payout_id")
+# The gateway's kinds of money movement, and the field naming each movement.
+GATEWAY_LEDGER = {
+    "charges": "charge_id",
+    "captures": "capture_id",
+    "refunds": "refund_id",
+    "payouts": "payout_id",
+}
 
 
 class MethodToVerify(BaseModel):
@@ -343,9 +348,9 @@ class PaymentAPI:
         """The transaction log against the gateway's ledger, movement by movement."""
         calls = self.context.calls(request)
         gateway: dict[str, dict] = {}
-        for kind in GATEWAY_LEDGER_KINDS:
+        for kind, id_field in GATEWAY_LEDGER.items():
             for movement in await _gateway_ledger(calls, kind):
-                gateway[_gateway_id(movement)] = movement
+                gateway[movement[id_field]] = movement
         ours = {
             entry["gateway_id"]: entry
             for _, entry in self.store.page("transactions", "", 10**9)
@@ -388,10 +393,6 @@ async def _gateway_ledger(calls: DependencyCalls, kind: str) -> list[dict]:
         movements.extend(answer.field("movements"))
         after = answer.body.get("next_after")
     return movements
-
-
-def _gateway_id(movement: dict) -> str:
-    return next(movement[f] for f in GATEWAY_ID_FIELDS if f in movement)
 
 
 def reconcile(ours: dict[str, dict], gateway: dict[str, dict]) -> dict:
