@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -14,6 +15,7 @@ from mocks.core.context import ServiceContext, ServiceSpec
 from mocks.core.integrity import IntegrityAPI
 from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
 from mocks.core.middleware import RequestObserver
+from mocks.core.validation import answer_invalid_request
 from mocks.errors import RequestRefused
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
     app.include_router(service_routes)
     _declare_metrics(context, service_routes)
     app.add_exception_handler(RequestRefused, _answer_refusal)
+    app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.add_middleware(RequestObserver, context=context)
     return app
 
