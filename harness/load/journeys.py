@@ -263,12 +263,75 @@ def file_a_claim(steps: StepClient, claim: ClaimInput) -> bool:
 
 
 @dataclass(frozen=True)
+class PremiumInput:
+    """One premium payment: a customer's policy, an amount and a fresh key."""
+
+    number: int
+    amount_cents: int
+    idempotency_key: str
+
+    @property
+    def policy_id(self) -> str:
+        return f"POL-{self.number:06d}"
+
+    def as_payment(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "amount_cents": self.amount_cents,
+            "idempotency_key": self.idempotency_key,
+        }
+
+
+def draw_premium(rng: random.Random, customers: int, today: date) -> PremiumInput:
+    """Pick a policy uniformly; the key is new for every journey of a run."""
+    return PremiumInput(
+        number=rng.randint(1, customers),
+        amount_cents=rng.randint(1_000, 200_000),
+        idempotency_key=f"premium-{today.isoformat()}-{rng.getrandbits(64):016x}",
+    )
+
+
+def pay_a_premium(steps: StepClient, premium: PremiumInput) -> bool:
+    """Look up the policy, pay its premium, then send the payment again.
+
+    The second send is what a client does when it did not see the first
+    answer; it must answer 201 again without a second charge, which the
+    integrity check keys_charged_once proves after the run.
+    """
+    payment = premium.as_payment()
+    return (
+        steps.call(
+            "GET",
+            "policy-api",
+            f"/policies/{premium.policy_id}",
+            "GET /policies/{id}",
+            200,
+        )
+        and steps.call(
+            "POST",
+            "payment-api",
+            "/payments",
+            "POST /payments",
+            201,
+            payment,
+            creates=Created("payments", "payment_id"),
+        )
+        and steps.call(
+            "POST", "payment-api", "/payments", "POST /payments (retry)", 201, payment
+        )
+    )
+
+
+@dataclass(frozen=True)
 class Journey:
     draw: Callable[[random.Random, int, date], Any]
     run: Callable[[StepClient, Any], bool]
 
 
-JOURNEYS = {"file_a_claim": Journey(draw=draw_claim, run=file_a_claim)}
+JOURNEYS = {
+    "file_a_claim": Journey(draw=draw_claim, run=file_a_claim),
+    "pay_a_premium": Journey(draw=draw_premium, run=pay_a_premium),
+}
 
 
 @dataclass

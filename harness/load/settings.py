@@ -23,6 +23,7 @@ ACCEPTED_RECORDS_SUFFIX = "_accepted.jsonl"
 # Each journey and the services it calls, in the order it calls them.
 JOURNEY_TARGETS: dict[str, tuple[str, ...]] = {
     "file_a_claim": ("customer-api", "policy-api", "claims-api"),
+    "pay_a_premium": ("policy-api", "payment-api"),
 }
 
 
