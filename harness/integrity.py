@@ -13,6 +13,9 @@ held, how many items it checked, how many broke it, and a few examples.
 - committed_records_present: every record one service was told another had
   committed (a payment's policy, a disbursement's claim, a paid claim's
   disbursement) is still there, so no crash lost a committed write.
+
+Known shortcoming: every record of the kinds checked is read into memory,
+which suits thousands of records, not millions.
 """
 
 import json

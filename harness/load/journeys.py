@@ -11,8 +11,9 @@ time. Besides Locust's CSVs it writes, next to them:
 - <csv prefix>_journeys.json: arrivals, starts, drops and outcomes of journeys,
   rewritten every second and once more when the test stops;
 - <csv prefix>_accepted.jsonl: one line per record a service answered as
-  created (a claim's ID), written as the answer arrives, so the integrity
-  checks can look for each one after the run;
+  created (a claim's or a payment's ID), written as the answer arrives, so
+  the integrity checks can look for each one after the run; customers and
+  policies are not written down, as no journey creates them yet;
 - <csv prefix>_final_*.csv: Locust's stats as they stood when the test stopped.
   Locust rewrites its own CSVs only once a second and does not rewrite them at
   exit, so they can miss up to the last second of requests.

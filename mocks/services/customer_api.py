@@ -5,6 +5,9 @@ changed name or e-mail is filed with the CRM again. A customer signs in with
 their customer id and date of birth and gets a bearer token that other
 services can verify (POST /auth/verify). Only a digest of each token is
 stored, so the database holds no usable credential.
+
+Known shortcoming: the date of birth is a stand-in for a real credential, and
+there is no sign-out, so a token lives until it expires.
 """
 
 import hashlib

@@ -13,6 +13,13 @@ saving the record still moves it once.
 Every money movement is written to the transaction log (GET /transactions) in
 the same SQLite transaction as its record; GET /reconciliation compares that
 log with the gateway's ledger.
+
+Known shortcomings: if the process dies after the gateway moved money but
+before the record is saved, the gateway holds a movement the log lacks until
+the client retries with the same key; and two captures of one authorization
+(or refunds of one payment) with different keys at the same moment can both
+pass the check here, so the gateway refuses the excess and this answers 503
+rather than 422.
 """
 
 from typing import Literal

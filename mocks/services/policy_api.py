@@ -5,6 +5,9 @@ the gateway accepts (through payment-api), and only inside the product's
 underwriting limits. A policy in force can change its coverage and premium,
 its payment method or beneficiary, be renewed for another year, or be
 cancelled; a cancelled policy changes no more.
+
+Known shortcoming: cancelling refunds no unearned premium; a refund is a
+separate call to payment-api.
 """
 
 from datetime import date, timedelta

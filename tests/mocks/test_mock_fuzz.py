@@ -3,7 +3,8 @@
 Routes are read from each service's OpenAPI document, so a new route is fuzzed
 without being listed here. Bodies are arbitrary JSON, or the route's own field
 names with arbitrary values; path parameters are arbitrary text or IDs of the
-estate's shapes. The examples per route are bounded so the module stays fast.
+estate's shapes; query parameters get arbitrary text. Headers are not varied.
+The examples per route are bounded so the module stays fast.
 """
 
 import json
