@@ -1,11 +1,35 @@
 """Money: every movement once per idempotency key, however it is retried."""
 
 import asyncio
+from collections.abc import Iterator
 
 import httpx
-from mock_processes import ADMIN_HEADERS, ADMIN_TOKEN, service_config
+import pytest
+from mock_processes import (
+    ADMIN_HEADERS,
+    ADMIN_TOKEN,
+    Launcher,
+    MockProcess,
+    estate_configs,
+    service_config,
+)
 
 from harness.integrity import StoredRecords, keys_charged_once, ledger_reconciles
+
+
+@pytest.fixture(scope="module")
+def estate(tmp_path_factory) -> Iterator[dict[str, MockProcess]]:
+    """An estate of its own, so its ledger holds only what these tests moved.
+
+    Other modules charge the gateway directly, which payment-api's log never
+    sees; the reconciliation here must not count those.
+    """
+    launcher = Launcher(tmp_path_factory.mktemp("money"))
+    try:
+        processes = launcher.start_all(estate_configs(launcher.run_dir).values())
+        yield {process.name: process for process in processes}
+    finally:
+        launcher.stop_all()
 
 
 def _gateway_count(estate, kind: str) -> int:
