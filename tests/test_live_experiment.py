@@ -64,6 +64,22 @@ def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path):
     failed = [f.expectation for f in result.verdict.findings]
     assert failed == [f"alert {ALERT} fires"]
     assert_cleaned_up(result.report_dir)
+    assert_no_data_lost(result.report_dir)
+
+
+def assert_no_data_lost(report_dir: Path) -> None:
+    """Every invariant was checked after the load, and held."""
+    integrity = json.loads((report_dir / "journal.json").read_text())["integrity"]
+    names = [result["name"] for result in integrity]
+    assert names == [
+        "keys_charged_once",
+        "accepted_claims_stored",
+        "ledger_reconciles",
+        "committed_records_present",
+    ]
+    assert all(result["held"] for result in integrity), integrity
+    claims = integrity[1]
+    assert claims["checked"] > 0, "the load recorded no accepted claim"
 
 
 def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):

@@ -24,7 +24,9 @@ from harness.experiment.faults import FaultInjector, FaultLedger
 from harness.experiment.schema import Experiment, load_experiment
 from harness.experiment.verdict import Observed, Status, Verdict, judge
 from harness.experiment.watch import AlertStateWatcher, SLOWatcher
+from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
+from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
 from harness.observe.timing import detection_deadline, resolve_deadline
@@ -237,6 +239,7 @@ class ExperimentRun:
         )
         self._parts["stack"] = stack
         endpoints = stack.start()
+        self._parts["endpoints"] = endpoints
         (self.run_dir / "endpoints.json").write_text(endpoints.as_json())
         self.journal.record(
             "stack_up",
@@ -444,6 +447,8 @@ class ExperimentRun:
             ("controller", lambda c: c.shutdown()),
             ("executor", lambda e: (e.undo_all(), e.close())),
             ("load", self._stop_load),
+            # While the mocks still run, and once no load writes any more.
+            ("endpoints", self._check_integrity),
             ("watchers", lambda ws: [w.stop() for w in ws]),
             ("prometheus_api", lambda api: api.close()),
             ("stack", lambda s: s.stop()),
@@ -455,7 +460,37 @@ class ExperimentRun:
                     step(self._parts[name])
                 except Exception:
                     log.warning("clean-up step %s failed", name, exc_info=True)
-        return verdict
+        return self._with_integrity(verdict)
+
+    def _check_integrity(self, endpoints) -> None:
+        load = self._parts.get("load")
+        accepted_path = (
+            Path(f"{load.csv_prefix}{ACCEPTED_RECORDS_SUFFIX}") if load else None
+        )
+        accepted = read_accepted_ids(accepted_path, "claims") if load else []
+        records = StoredRecords(
+            {**endpoints.services, **endpoints.externals}, endpoints.admin_token
+        )
+        try:
+            results = check_all(records, accepted)
+        finally:
+            records.close()
+        self._parts["integrity"] = results
+        self.journal.record(
+            "integrity_checked", results=[result.as_dict() for result in results]
+        )
+
+    def _with_integrity(self, verdict: Verdict) -> Verdict:
+        """A run that lost or doubled data fails, whatever its alerts did."""
+        broken = [r.name for r in self._parts.get("integrity", []) if not r.held]
+        if not broken or verdict.status is not Status.PASSED:
+            return verdict
+        return Verdict(
+            Status.FAILED,
+            verdict.checks,
+            reason=f"data integrity broken: {', '.join(broken)}",
+            measurements=verdict.measurements,
+        )
 
     def _stop_load(self, load: LoadRun) -> None:
         self._parts["load_result"] = load.stop()
@@ -487,6 +522,7 @@ class ExperimentRun:
                     "resolve": _deadline_dict(self.deadlines["resolve"]),
                 },
                 "load": load_result.as_dict() if load_result else None,
+                "integrity": [r.as_dict() for r in self._parts.get("integrity", [])],
             }
         )
         self.journal.close()

@@ -17,7 +17,7 @@ FAULT_KINDS = {
     "latency": {"latency_ms": None, "jitter_ms": 0.0},
     "outage": {},
 }
-JOURNEYS = ("file_a_claim",)
+JOURNEYS = ("file_a_claim", "pay_a_premium")
 # Bounds that keep every run finite: an hour per phase, ten minutes of delay.
 MAX_PHASE_S = 3600
 MAX_DELAY_MS = 600_000

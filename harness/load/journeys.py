@@ -10,6 +10,10 @@ time. Besides Locust's CSVs it writes, next to them:
 
 - <csv prefix>_journeys.json: arrivals, starts, drops and outcomes of journeys,
   rewritten every second and once more when the test stops;
+- <csv prefix>_accepted.jsonl: one line per record a service answered as
+  created (a claim's or a payment's ID), written as the answer arrives, so
+  the integrity checks can look for each one after the run; customers and
+  policies are not written down, as no journey creates them yet;
 - <csv prefix>_final_*.csv: Locust's stats as they stood when the test stopped.
   Locust rewrites its own CSVs only once a second and does not rewrite them at
   exit, so they can miss up to the last second of requests.
@@ -42,7 +46,11 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from harness.load.arrivals import count_due, seeded_offsets
-from harness.load.settings import CONFIG_ENV_VAR, LoadSettings
+from harness.load.settings import (
+    ACCEPTED_RECORDS_SUFFIX,
+    CONFIG_ENV_VAR,
+    LoadSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +111,45 @@ def draw_claim(rng: random.Random, customers: int, today: date) -> ClaimInput:
     )
 
 
+class AcceptedRecords:
+    """IDs of the records services answered as created, one JSON line each."""
+
+    def __init__(self, path: Path | None):
+        # Line buffering: a line is on disk as soon as its answer arrived.
+        self._file = open(path, "a", buffering=1) if path else None  # noqa: SIM115
+
+    def add(self, kind: str, record_id: object) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps({"kind": kind, "id": record_id}) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """A step that creates a record: its kind, and the answer field naming it."""
+
+    kind: str
+    id_field: str
+
+
 class StepClient:
     """Sends journey steps and records each in Locust's stats under its route."""
 
     def __init__(
-        self, session: FastHttpSession, targets: dict[str, str], timeout_s: float
+        self,
+        session: FastHttpSession,
+        targets: dict[str, str],
+        timeout_s: float,
+        accepted: AcceptedRecords | None = None,
     ):
         self.session = session
         self.targets = {name: url.rstrip("/") for name, url in targets.items()}
         self.timeout_s = timeout_s
+        self.accepted = accepted or AcceptedRecords(None)
 
     def call(
         self,
@@ -121,6 +159,7 @@ class StepClient:
         name: str,
         expected_status: int,
         body: dict[str, Any] | None = None,
+        creates: Created | None = None,
     ) -> bool:
         """Send one request; True when it answered expected_status in time."""
         url = self.targets[service] + path
@@ -129,9 +168,23 @@ class StepClient:
         ) as response:
             failure = self._failure(response, expected_status)
             if failure is None:
+                self._note_created(response, creates)
                 return True
             response.failure(failure)
             return False
+
+    def _note_created(self, response: Any, creates: Created | None) -> None:
+        if creates is None:
+            return
+        try:
+            record_id = response.json()[creates.id_field]
+        except (ValueError, KeyError, TypeError):
+            # An answer without the ID is still an answer; nothing to look for.
+            log.warning(
+                "created %s answered without %s", creates.kind, creates.id_field
+            )
+            return
+        self.accepted.add(creates.kind, record_id)
 
     def _failure(self, response: Any, expected_status: int) -> "StepFailed | None":
         error = response.request_meta["exception"]
@@ -199,7 +252,73 @@ def file_a_claim(steps: StepClient, claim: ClaimInput) -> bool:
             200,
         )
         and steps.call(
-            "POST", "claims-api", "/claims", "POST /claims", 201, claim.as_claim()
+            "POST",
+            "claims-api",
+            "/claims",
+            "POST /claims",
+            201,
+            claim.as_claim(),
+            creates=Created("claims", "claim_id"),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PremiumInput:
+    """One premium payment: a customer's policy, an amount and a fresh key."""
+
+    number: int
+    amount_cents: int
+    idempotency_key: str
+
+    @property
+    def policy_id(self) -> str:
+        return f"POL-{self.number:06d}"
+
+    def as_payment(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "amount_cents": self.amount_cents,
+            "idempotency_key": self.idempotency_key,
+        }
+
+
+def draw_premium(rng: random.Random, customers: int, today: date) -> PremiumInput:
+    """Pick a policy uniformly; the key is new for every journey of a run."""
+    return PremiumInput(
+        number=rng.randint(1, customers),
+        amount_cents=rng.randint(1_000, 200_000),
+        idempotency_key=f"premium-{today.isoformat()}-{rng.getrandbits(64):016x}",
+    )
+
+
+def pay_a_premium(steps: StepClient, premium: PremiumInput) -> bool:
+    """Look up the policy, pay its premium, then send the payment again.
+
+    The second send is what a client does when it did not see the first
+    answer; it must answer 201 again without a second charge, which the
+    integrity check keys_charged_once proves after the run.
+    """
+    payment = premium.as_payment()
+    return (
+        steps.call(
+            "GET",
+            "policy-api",
+            f"/policies/{premium.policy_id}",
+            "GET /policies/{id}",
+            200,
+        )
+        and steps.call(
+            "POST",
+            "payment-api",
+            "/payments",
+            "POST /payments",
+            201,
+            payment,
+            creates=Created("payments", "payment_id"),
+        )
+        and steps.call(
+            "POST", "payment-api", "/payments", "POST /payments (retry)", 201, payment
         )
     )
 
@@ -210,7 +329,10 @@ class Journey:
     run: Callable[[StepClient, Any], bool]
 
 
-JOURNEYS = {"file_a_claim": Journey(draw=draw_claim, run=file_a_claim)}
+JOURNEYS = {
+    "file_a_claim": Journey(draw=draw_claim, run=file_a_claim),
+    "pay_a_premium": Journey(draw=draw_premium, run=pay_a_premium),
+}
 
 
 @dataclass
@@ -252,8 +374,14 @@ class OpenModelDriver:
             offered_rate_per_s=settings.arrival_rate_per_s,
             max_in_flight=settings.max_in_flight,
         )
+        self.accepted = AcceptedRecords(
+            _output_path(user.environment, ACCEPTED_RECORDS_SUFFIX)
+        )
         self.steps = StepClient(
-            _session(user, settings), dict(settings.targets), settings.request_timeout_s
+            _session(user, settings),
+            dict(settings.targets),
+            settings.request_timeout_s,
+            self.accepted,
         )
         self.journeys_in_flight = Pool(settings.max_in_flight)
         self.data_rng = random.Random(f"journey-data:{settings.random_seed}")
@@ -290,6 +418,7 @@ class OpenModelDriver:
         stopped_at = self.driver_stopped_at or time.monotonic()
         self.journeys_in_flight.kill(block=True)
         self.writer.kill(block=True)
+        self.accepted.close()
         self.counts.elapsed_s = stopped_at - self.origin
         self.counts.arrivals_due = self._arrivals_due(self.counts.elapsed_s)
         self.counts.stopped = True

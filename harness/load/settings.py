@@ -16,10 +16,14 @@ from harness.errors import ConfigError
 from harness.load.arrivals import ARRIVAL_PROCESSES, POISSON
 
 CONFIG_ENV_VAR = "HARNESS_LOAD_CONFIG"
+# Next to Locust's CSVs: one JSON line {"kind": ..., "id": ...} per record a
+# service answered as created, for the integrity checks after the run.
+ACCEPTED_RECORDS_SUFFIX = "_accepted.jsonl"
 
 # Each journey and the services it calls, in the order it calls them.
 JOURNEY_TARGETS: dict[str, tuple[str, ...]] = {
     "file_a_claim": ("customer-api", "policy-api", "claims-api"),
+    "pay_a_premium": ("policy-api", "payment-api"),
 }
 
 

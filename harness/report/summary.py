@@ -60,8 +60,28 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
         lines.append("")
     lines += _timings(result)
     lines += _load(load_result)
+    lines += _integrity(journal)
     lines += _timeline(journal)
     return "\n".join(lines) + "\n"
+
+
+def _integrity(journal: Journal) -> list[str]:
+    checked = journal.first("integrity_checked")
+    if checked is None:
+        return []
+    lines = [
+        "## Data integrity",
+        "",
+        "| invariant | held | checked | violations | examples |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for result in checked.fields["results"]:
+        held = "yes" if result["held"] else "**NO**"
+        lines.append(
+            f"| {result['name']} | {held} | {result['checked']} | "
+            f"{result['violations']} | {_cell(result['examples'])} |"
+        )
+    return [*lines, ""]
 
 
 def _breakage(journal: Journal) -> list[str]:

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -13,8 +14,10 @@ from mocks.core.admin import AdminAPI
 from mocks.core.admin_faults import FaultAdminAPI
 from mocks.core.context import ServiceContext, ServiceSpec
 from mocks.core.faults import FaultGate, FaultRegistry
+from mocks.core.integrity import IntegrityAPI
 from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
 from mocks.core.middleware import RequestObserver
+from mocks.core.validation import answer_invalid_request
 from mocks.errors import RequestRefused
 
 log = logging.getLogger(__name__)
@@ -31,10 +34,12 @@ def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
     admin = AdminAPI(context)
     app.include_router(admin.router())
     app.include_router(FaultAdminAPI(faults).router(admin.authorize))
+    app.include_router(IntegrityAPI(context).router())
     service_routes = spec.routes(context)
     app.include_router(service_routes, dependencies=[Depends(faults.intercept)])
     _declare_metrics(context, service_routes)
     app.add_exception_handler(RequestRefused, _answer_refusal)
+    app.add_exception_handler(RequestValidationError, answer_invalid_request)
     # Added first, so it runs inside the observer, which times waits it causes.
     app.add_middleware(FaultGate, faults=faults)
     app.add_middleware(RequestObserver, context=context)

@@ -2,7 +2,9 @@
 
 The same key with the same request gets the stored answer again; the same key
 with a different request is a conflict. Requests with one key are served one
-at a time, so two concurrent retries cannot both create.
+at a time, so two concurrent retries cannot both create. A request that fails
+(a refusal, or a dependency's 5xx) stores nothing, so a retry with the same key
+can still succeed.
 """
 
 import asyncio
@@ -18,11 +20,16 @@ from mocks.errors import Conflict
 
 @dataclass(frozen=True)
 class Created:
-    """A new record, written together with the idempotency key that made it."""
+    """A new record, written together with the idempotency key that made it.
+
+    updates are other records (kind, id, body) the creation changes, such as
+    the refunded total of a charge; they land in the same transaction.
+    """
 
     kind: str
     record_id: str
     body: dict
+    updates: tuple[tuple[str, str, dict], ...] = ()
 
 
 class IdempotentCreates:
@@ -46,6 +53,8 @@ class IdempotentCreates:
             created = await create()
             with self.store.transaction():
                 self.store.put(created.kind, created.record_id, created.body)
+                for kind, record_id, body in created.updates:
+                    self.store.put(kind, record_id, body)
                 answer = IdempotentAnswer(fingerprint, created.body)
                 self.store.put_idempotent_answer(self.scope, key, answer)
             return created.body

@@ -2,8 +2,10 @@
 
 Record n is drawn from its own random stream, keyed by the random seed and n,
 so CUST-000042 is the same person whatever the customer count. Names are made
-up from the lists below and e-mail addresses use the reserved example.com
-domain: no record describes a real person.
+up from the lists below, e-mail addresses use the reserved example.com
+domain, telephone numbers come from the UK range set aside for drama (07700
+900000 to 900999), and payment methods are opaque gateway tokens, never card
+numbers: no record describes a real person or a real account.
 """
 
 import json
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from mocks.config import SeedConfig
-from mocks.core.records import numbered_id
+from mocks.core.records import digest, numbered_id
 from mocks.core.storage import Store
 from mocks.errors import ConfigError
 
@@ -31,7 +33,7 @@ _LAST_NAMES = (
 )  # fmt: skip
 # Every coverage is at least 10,000.00, so any claim of a plausible size
 # against a seeded policy is covered.
-_PRODUCTS = {
+PRODUCTS = {
     # product: (lowest coverage, highest coverage) in cents
     "home": (10_000_000, 80_000_000),
     "motor": (2_500_000, 6_000_000),
@@ -69,16 +71,29 @@ def seeded_customer(random_seed: int, number: int) -> dict:
         "identity_status": "verified",
         "crm_contact_id": f"CRM-S{number:06d}",
         "created_at": (_SEED_EPOCH - timedelta(days=rng.randrange(3650))).isoformat(),
+        "phone": f"+44 7700 900{rng.randrange(1000):03d}",
+        "consent": {
+            "marketing_email": rng.random() < 0.4,
+            "marketing_sms": rng.random() < 0.2,
+            "share_with_partners": rng.random() < 0.1,
+            "profiling": rng.random() < 0.3,
+            "updated_at": None,
+        },
     }
 
 
 def seeded_policy(random_seed: int, number: int) -> dict:
     """Policy number n of the seeded data set, owned by customer number n."""
     rng = _stream(random_seed, "policy", number)
-    product = rng.choice(sorted(_PRODUCTS))
-    low, high = _PRODUCTS[product]
+    product = rng.choice(sorted(PRODUCTS))
+    low, high = PRODUCTS[product]
     coverage_cents = rng.randrange(low, high, 100_000)
     premium_cents = round(coverage_cents * rng.uniform(*_PREMIUM_RATE) / 100) * 100
+    start = _SEED_EPOCH - timedelta(days=rng.randrange(1, 720))
+    # A term runs a year and renews yearly, so every seeded policy is in force.
+    end = start + timedelta(days=365)
+    while end <= _SEED_EPOCH + timedelta(days=365):
+        end += timedelta(days=365)
     return {
         "policy_id": policy_id(number),
         "customer_id": customer_id(number),
@@ -86,7 +101,9 @@ def seeded_policy(random_seed: int, number: int) -> dict:
         "status": "active",
         "coverage_cents": coverage_cents,
         "premium_cents": premium_cents,
-        "start_date": (_SEED_EPOCH - timedelta(days=rng.randrange(1, 720))).isoformat(),
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "payment_method_token": f"pm_{digest('seed', random_seed, number, length=12)}",
     }
 
 

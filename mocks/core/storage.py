@@ -123,6 +123,24 @@ class Store:
             ((kind, record_id, json.dumps(body)) for record_id, body in records),
         )
 
+    def page(
+        self, kind: str, after: str = "", limit: int = 500
+    ) -> list[tuple[str, dict]]:
+        """(id, record) pairs of a kind in id order, starting after the id given."""
+        rows = self.db.execute(
+            "SELECT id, body FROM records WHERE kind = ? AND id > ? ORDER BY id "
+            "LIMIT ?",
+            (kind, after, limit),
+        ).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def kinds(self) -> dict[str, int]:
+        """Every kind of record held, with its count."""
+        rows = self.db.execute(
+            "SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind"
+        ).fetchall()
+        return dict(rows)
+
     def count(self, kind: str) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM records WHERE kind = ?", (kind,)

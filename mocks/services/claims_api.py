@@ -1,12 +1,19 @@
-"""claims-api: claim intake (coverage, identity, fraud score), status and payout.
+"""claims-api: claim intake (coverage, identity, fraud score), adjudication, payout.
 
 Intake checks coverage with policy-api, the claimant with customer-api and the
 risk with fraud-detection. With the cache fallback on for policy-api or
 customer-api, intake answers from earlier look-ups, or defers the check and
-sends the claim to review instead of failing it.
+sends the claim to review instead of failing it. A claim is approved at intake
+when every check passes; otherwise an adjuster approves or denies it (POST
+/claims/{id}/adjudication). An approved claim is paid out through payment-api.
+Every change of status is kept in the claim's history.
+
+Intake may carry an idempotency_key: a retried intake with the same key and
+claim answers the claim already filed instead of filing a second one.
 """
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -14,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mocks.core.context import ServiceContext, ServiceSpec, add_route
 from mocks.core.dependencies import DependencyCalls
+from mocks.core.idempotency import Created, IdempotentCreates
 from mocks.core.records import (
     CUSTOMER_ID,
     POLICY_ID,
+    IdempotencyKey,
     PositiveCents,
     found,
     numbered_id,
@@ -33,14 +42,39 @@ class NewClaim(BaseModel):
     amount_cents: PositiveCents
     description: str = Field(min_length=1, max_length=2000)
     incident_date: date
+    idempotency_key: IdempotencyKey | None = None
+
+    def claim_fields(self) -> dict:
+        return self.model_dump(mode="json", exclude={"idempotency_key"})
+
+
+class Adjudication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "deny"]
+    reason: str = Field(min_length=1, max_length=2000)
+    # An adjuster may approve less than was claimed, never more.
+    approved_amount_cents: PositiveCents | None = None
 
 
 class ClaimsAPI:
     def __init__(self, context: ServiceContext):
         self.context = context
         self.store = context.store
+        self.intakes = IdempotentCreates(context.store, "claims")
 
     async def create(self, claim: NewClaim, request: Request) -> dict:
+        if claim.idempotency_key is None:
+            created = await self._intake(claim, request)
+            self.store.put(created.kind, created.record_id, created.body)
+            return created.body
+        return await self.intakes.run(
+            claim.idempotency_key,
+            claim.claim_fields(),
+            lambda: self._intake(claim, request),
+        )
+
+    async def _intake(self, claim: NewClaim, request: Request) -> Created:
         _check_incident_date(claim.incident_date)
         calls = self.context.calls(request)
         coverage_check = await _check_coverage(calls, claim)
@@ -50,12 +84,13 @@ class ClaimsAPI:
         if identity.not_found:
             raise Rejected("customer_id", claim.customer_id, "no such customer")
         fraud = await calls.call(
-            "fraud-detection", "POST", "/score", claim.model_dump(mode="json")
+            "fraud-detection", "POST", "/score", claim.claim_fields()
         )
         checks = {"coverage_check": coverage_check, "identity_check": identity.check}
-        return self._save(claim, checks, fraud.field("score"), fraud.field("decision"))
+        score, decision = fraud.field("score"), fraud.field("decision")
+        return self._new_claim(claim, checks, score, decision)
 
-    def _save(self, claim: NewClaim, checks: dict, score, decision) -> dict:
+    def _new_claim(self, claim: NewClaim, checks: dict, score, decision) -> Created:
         review_reasons = [
             f"{check} deferred"
             for check, value in checks.items()
@@ -64,20 +99,59 @@ class ClaimsAPI:
         if decision != "accept":
             review_reasons.append(f"fraud decision {decision}")
         claim_id = numbered_id("CLM", self.store.next_number("claims"))
+        status = "under_review" if review_reasons else "approved"
         record = {
             "claim_id": claim_id,
-            "status": "under_review" if review_reasons else "approved",
+            "status": status,
             **checks,
             "fraud_score": score,
             "review_reasons": review_reasons,
-            **claim.model_dump(mode="json"),
+            **claim.claim_fields(),
             "created_at": utc_timestamp(),
+            "history": [_step("submitted"), _step(status)],
         }
-        self.store.put("claims", claim_id, record)
-        return record
+        return Created("claims", claim_id, record)
 
     async def get(self, claim_id: str) -> dict:
         return found(self.store.get("claims", claim_id), "claim", claim_id)
+
+    async def status(self, claim_id: str) -> dict:
+        claim = await self.get(claim_id)
+        return {
+            "claim_id": claim_id,
+            "status": claim["status"],
+            "history": claim.get("history", []),
+        }
+
+    async def adjudicate(self, claim_id: str, adjudication: Adjudication) -> dict:
+        claim = await self.get(claim_id)
+        if claim["status"] != "under_review":
+            raise Conflict(
+                f"claim {claim_id} has status {claim['status']!r}; only a claim "
+                f"'under_review' is adjudicated"
+            )
+        approved = adjudication.approved_amount_cents or claim["amount_cents"]
+        if approved > claim["amount_cents"]:
+            raise Rejected(
+                "approved_amount_cents",
+                approved,
+                f"at most the {claim['amount_cents']} cents claimed",
+            )
+        status = "approved" if adjudication.decision == "approve" else "denied"
+        changed = {
+            **claim,
+            "status": status,
+            "adjudication": {
+                **adjudication.model_dump(),
+                "decided_at": utc_timestamp(),
+            },
+            "history": [*claim.get("history", []), _step(status)],
+        }
+        if status == "approved":
+            changed["amount_cents"] = approved
+            changed["claimed_amount_cents"] = claim["amount_cents"]
+        self.store.put("claims", claim_id, changed)
+        return changed
 
     async def payout(self, claim_id: str, request: Request):
         claim = found(self.store.get("claims", claim_id), "claim", claim_id)
@@ -111,10 +185,17 @@ class ClaimsAPI:
                 "disbursement_id": disbursement_id,
                 "amount_cents": claim["amount_cents"],
             }
+            history = [*claim.get("history", []), _step("paid")]
             self.store.put(
-                "claims", claim_id, {**claim, "status": "paid", "payout": payout}
+                "claims",
+                claim_id,
+                {**claim, "status": "paid", "payout": payout, "history": history},
             )
         return payout
+
+
+def _step(status: str) -> dict:
+    return {"status": status, "at": utc_timestamp()}
 
 
 def _check_incident_date(incident_date: date) -> None:
@@ -163,8 +244,17 @@ def _check_policy_covers(policy: dict, claim: NewClaim) -> None:
 def routes(context: ServiceContext) -> APIRouter:
     api = ClaimsAPI(context)
     router = APIRouter()
-    add_route(router, "POST", "/claims", api.create, 201, (422, 503))
+    add_route(router, "POST", "/claims", api.create, 201, (409, 422, 503))
     add_route(router, "GET", "/claims/{claim_id}", api.get, 200, (404,))
+    add_route(router, "GET", "/claims/{claim_id}/status", api.status, 200, (404,))
+    add_route(
+        router,
+        "POST",
+        "/claims/{claim_id}/adjudication",
+        api.adjudicate,
+        200,
+        (404, 409, 422),
+    )
     add_route(
         router,
         "POST",

@@ -1,14 +1,30 @@
-"""payment-api: payment methods, premium payments and claim disbursements.
+"""payment-api: payment methods, premiums, refunds and claim disbursements.
 
-Payments and disbursements are idempotent: the same idempotency_key with the
-same request is one charge (or payout) and the same answer; the same key with
-a different request is a 409. The key is passed on to the payment gateway, so
-a retry after a crash between charging and saving still charges once.
+A premium is paid at once (POST /payments) or authorised and captured later
+(POST /authorizations, then POST /authorizations/{id}/capture); a payment can
+be refunded (POST /refunds); an approved claim is paid out (POST
+/disbursements). Every one of these is idempotent: the same idempotency_key
+with the same request is one money movement and the same answer; the same key
+with a different request is a 409 naming the key; a failure (such as the
+gateway's 5xx) is not remembered, so a retry can succeed. The key is passed on
+to the payment gateway, so a retry after a crash between moving the money and
+saving the record still moves it once.
+
+Every money movement is written to the transaction log (GET /transactions) in
+the same SQLite transaction as its record; GET /reconciliation compares that
+log with the gateway's ledger.
+
+Known shortcomings: if the process dies after the gateway moved money but
+before the record is saved, the gateway holds a movement the log lacks until
+the client retries with the same key; and two captures of one authorization
+(or refunds of one payment) with different keys at the same moment can both
+pass the check here, so the gateway refuses the excess and this answers 503
+rather than 422.
 """
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mocks.core.context import ServiceContext, ServiceSpec, add_route
@@ -25,6 +41,15 @@ from mocks.core.records import (
     utc_timestamp,
 )
 from mocks.errors import DependencyFailed, Rejected
+
+_PAGE_LIMIT_MAX = 5000
+# The gateway's kinds of money movement, and the field naming each movement.
+GATEWAY_LEDGER = {
+    "charges": "charge_id",
+    "captures": "capture_id",
+    "refunds": "refund_id",
+    "payouts": "payout_id",
+}
 
 
 class MethodToVerify(BaseModel):
@@ -51,12 +76,39 @@ class NewDisbursement(BaseModel):
     idempotency_key: IdempotencyKey
 
 
+class NewAuthorization(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_id: str = Field(pattern=POLICY_ID)
+    amount_cents: PositiveCents
+    idempotency_key: IdempotencyKey
+
+
+class NewCapture(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: PositiveCents
+    idempotency_key: IdempotencyKey
+
+
+class NewRefund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_id: str = Field(pattern=r"^PAY-\d{6,}$")
+    amount_cents: PositiveCents
+    reason: str = Field(min_length=1, max_length=500)
+    idempotency_key: IdempotencyKey
+
+
 class PaymentAPI:
     def __init__(self, context: ServiceContext):
         self.context = context
         self.store = context.store
         self.payments = IdempotentCreates(context.store, "payments")
         self.disbursements = IdempotentCreates(context.store, "disbursements")
+        self.authorizations = IdempotentCreates(context.store, "authorizations")
+        self.captures = IdempotentCreates(context.store, "captures")
+        self.refunds = IdempotentCreates(context.store, "refunds")
 
     async def verify_method(self, method: MethodToVerify, request: Request) -> dict:
         answer = await self.context.calls(request).call(
@@ -100,9 +152,11 @@ class PaymentAPI:
             "status": "captured",
             "policy_check": policy.check,
             "gateway_charge_id": answer.field("charge_id"),
+            "refunded_cents": 0,
             "created_at": utc_timestamp(),
         }
-        return Created("payments", payment_id, body)
+        entry = self._log_entry("premium", body, "payment_id", "gateway_charge_id")
+        return Created("payments", payment_id, body, (entry,))
 
     async def disburse(self, disbursement: NewDisbursement, request: Request) -> dict:
         calls = self.context.calls(request)
@@ -139,7 +193,183 @@ class PaymentAPI:
             "gateway_payout_id": answer.field("payout_id"),
             "created_at": utc_timestamp(),
         }
-        return Created("disbursements", disbursement_id, body)
+        entry = self._log_entry(
+            "disbursement", body, "disbursement_id", "gateway_payout_id"
+        )
+        return Created("disbursements", disbursement_id, body, (entry,))
+
+    async def authorize(self, held: NewAuthorization, request: Request) -> dict:
+        calls = self.context.calls(request)
+
+        async def create() -> Created:
+            policy = await _policy_to_charge(calls, held.policy_id)
+            answer = await calls.call(
+                "payment-gateway",
+                "POST",
+                "/authorizations",
+                {
+                    "amount_cents": held.amount_cents,
+                    "reference": held.policy_id,
+                    "idempotency_key": f"authorization:{held.idempotency_key}",
+                },
+                expect=(201,),
+            )
+            number = self.store.next_number("authorizations")
+            body = {
+                "authorization_id": numbered_id("AUT", number),
+                **held.model_dump(),
+                "status": "authorized",
+                "captured_cents": 0,
+                "policy_check": policy.check,
+                "gateway_authorization_id": answer.field("authorization_id"),
+                "created_at": utc_timestamp(),
+            }
+            return Created("authorizations", body["authorization_id"], body)
+
+        return await self.authorizations.run(
+            held.idempotency_key, held.model_dump(), create
+        )
+
+    async def capture(
+        self, authorization_id: str, capture: NewCapture, request: Request
+    ) -> dict:
+        calls = self.context.calls(request)
+        fields = {"authorization_id": authorization_id, **capture.model_dump()}
+
+        async def create() -> Created:
+            held = await self.get_authorization(authorization_id)
+            left = held["amount_cents"] - held["captured_cents"]
+            if capture.amount_cents > left:
+                raise Rejected(
+                    "amount_cents",
+                    capture.amount_cents,
+                    f"at most the {left} cents still held by {authorization_id}",
+                )
+            answer = await calls.call(
+                "payment-gateway",
+                "POST",
+                f"/authorizations/{held['gateway_authorization_id']}/captures",
+                {
+                    "amount_cents": capture.amount_cents,
+                    "idempotency_key": f"capture:{capture.idempotency_key}",
+                },
+                expect=(201,),
+            )
+            return self._captured(held, capture, answer.field("capture_id"))
+
+        return await self.captures.run(capture.idempotency_key, fields, create)
+
+    def _captured(self, held: dict, capture: "NewCapture", charge_id) -> Created:
+        # Read again: another capture of the same authorization may have
+        # landed while the gateway was answering this one.
+        held = self.store.get("authorizations", held["authorization_id"])
+        payment_id = numbered_id("PAY", self.store.next_number("payments"))
+        body = {
+            "payment_id": payment_id,
+            "policy_id": held["policy_id"],
+            "amount_cents": capture.amount_cents,
+            "idempotency_key": capture.idempotency_key,
+            "authorization_id": held["authorization_id"],
+            "status": "captured",
+            "policy_check": held["policy_check"],
+            "gateway_charge_id": charge_id,
+            "refunded_cents": 0,
+            "created_at": utc_timestamp(),
+        }
+        captured = held["captured_cents"] + capture.amount_cents
+        changed = {**held, "captured_cents": captured}
+        entry = self._log_entry("capture", body, "payment_id", "gateway_charge_id")
+        updates = (("authorizations", held["authorization_id"], changed), entry)
+        return Created("payments", payment_id, body, updates)
+
+    async def refund(self, refund: NewRefund, request: Request) -> dict:
+        calls = self.context.calls(request)
+
+        async def create() -> Created:
+            paid = await self.get_payment(refund.payment_id)
+            _check_refundable(paid, refund)
+            answer = await calls.call(
+                "payment-gateway",
+                "POST",
+                "/refunds",
+                {
+                    "charge_id": paid["gateway_charge_id"],
+                    "amount_cents": refund.amount_cents,
+                    "reference": refund.payment_id,
+                    "idempotency_key": f"refund:{refund.idempotency_key}",
+                },
+                expect=(201,),
+            )
+            return self._refunded(refund, answer.field("refund_id"))
+
+        return await self.refunds.run(
+            refund.idempotency_key, refund.model_dump(), create
+        )
+
+    def _refunded(self, refund: "NewRefund", gateway_refund_id) -> Created:
+        paid = self.store.get("payments", refund.payment_id)
+        refund_id = numbered_id("RFD", self.store.next_number("refunds"))
+        body = {
+            "refund_id": refund_id,
+            **refund.model_dump(),
+            "policy_id": paid["policy_id"],
+            "status": "refunded",
+            "gateway_refund_id": gateway_refund_id,
+            "created_at": utc_timestamp(),
+        }
+        refunded = paid.get("refunded_cents", 0) + refund.amount_cents
+        changed = {**paid, "refunded_cents": refunded}
+        entry = self._log_entry("refund", body, "refund_id", "gateway_refund_id")
+        updates = (("payments", refund.payment_id, changed), entry)
+        return Created("refunds", refund_id, body, updates)
+
+    def _log_entry(
+        self, kind: str, body: dict, id_field: str, gateway_field: str
+    ) -> tuple[str, str, dict]:
+        """A transaction-log line for a money movement, saved with its record."""
+        transaction_id = numbered_id("TX", self.store.next_number("transactions"))
+        entry = {
+            "transaction_id": transaction_id,
+            "kind": kind,
+            "direction": "out" if kind in ("refund", "disbursement") else "in",
+            "record_id": body[id_field],
+            "amount_cents": body["amount_cents"],
+            "idempotency_key": body["idempotency_key"],
+            "gateway_id": body[gateway_field],
+            "created_at": body["created_at"],
+        }
+        return ("transactions", transaction_id, entry)
+
+    async def transactions(
+        self,
+        after: str = "",
+        limit: int = Query(default=500, ge=1, le=_PAGE_LIMIT_MAX),
+    ) -> dict:
+        page = self.store.page("transactions", after, limit)
+        return {
+            "transactions": [entry for _, entry in page],
+            "next_after": page[-1][0] if len(page) == limit else None,
+        }
+
+    async def reconciliation(self, request: Request) -> dict:
+        """The transaction log against the gateway's ledger, movement by movement."""
+        calls = self.context.calls(request)
+        gateway: dict[str, dict] = {}
+        for kind, id_field in GATEWAY_LEDGER.items():
+            for movement in await _gateway_ledger(calls, kind):
+                gateway[movement[id_field]] = movement
+        ours = {
+            entry["gateway_id"]: entry
+            for _, entry in self.store.page("transactions", "", 10**9)
+        }
+        return reconcile(ours, gateway)
+
+    async def get_authorization(self, authorization_id: str) -> dict:
+        record = self.store.get("authorizations", authorization_id)
+        return found(record, "authorization", authorization_id)
+
+    async def get_refund(self, refund_id: str) -> dict:
+        return found(self.store.get("refunds", refund_id), "refund", refund_id)
 
     async def get_payment(self, payment_id: str) -> dict:
         return found(self.store.get("payments", payment_id), "payment", payment_id)
@@ -147,6 +377,47 @@ class PaymentAPI:
     async def get_disbursement(self, disbursement_id: str) -> dict:
         record = self.store.get("disbursements", disbursement_id)
         return found(record, "disbursement", disbursement_id)
+
+
+def _check_refundable(paid: dict, refund: NewRefund) -> None:
+    left = paid["amount_cents"] - paid.get("refunded_cents", 0)
+    if refund.amount_cents > left:
+        raise Rejected(
+            "amount_cents",
+            refund.amount_cents,
+            f"at most the {left} cents of {refund.payment_id} not yet refunded",
+        )
+
+
+async def _gateway_ledger(calls: DependencyCalls, kind: str) -> list[dict]:
+    movements, after = [], ""
+    while after is not None:
+        answer = await calls.call(
+            "payment-gateway",
+            "GET",
+            f"/ledger/{kind}?after={after}&limit={_PAGE_LIMIT_MAX}",
+        )
+        movements.extend(answer.field("movements"))
+        after = answer.body.get("next_after")
+    return movements
+
+
+def reconcile(ours: dict[str, dict], gateway: dict[str, dict]) -> dict:
+    """Match log entries and gateway movements by gateway id, and their amounts."""
+    missing = sorted(set(ours) - set(gateway))
+    unknown = sorted(set(gateway) - set(ours))
+    mismatched = sorted(
+        gateway_id
+        for gateway_id in set(ours) & set(gateway)
+        if ours[gateway_id]["amount_cents"] != gateway[gateway_id]["amount_cents"]
+    )
+    return {
+        "reconciled": not (missing or unknown or mismatched),
+        "matched": len(set(ours) & set(gateway)) - len(mismatched),
+        "missing_at_gateway": missing,
+        "unknown_to_transaction_log": unknown,
+        "amount_mismatches": mismatched,
+    }
 
 
 async def _policy_to_charge(calls: DependencyCalls, policy_id: str) -> Lookup:
@@ -219,6 +490,27 @@ def routes(context: ServiceContext) -> APIRouter:
         200,
         (404,),
     )
+    add_route(router, "POST", "/authorizations", api.authorize, 201, (409, 422, 503))
+    add_route(
+        router,
+        "GET",
+        "/authorizations/{authorization_id}",
+        api.get_authorization,
+        200,
+        (404,),
+    )
+    add_route(
+        router,
+        "POST",
+        "/authorizations/{authorization_id}/capture",
+        api.capture,
+        201,
+        (404, 409, 422, 503),
+    )
+    add_route(router, "POST", "/refunds", api.refund, 201, (404, 409, 422, 503))
+    add_route(router, "GET", "/refunds/{refund_id}", api.get_refund, 200, (404,))
+    add_route(router, "GET", "/transactions", api.transactions, 200, (422,))
+    add_route(router, "GET", "/reconciliation", api.reconciliation, 200, (503,))
     return router
 
 

@@ -3,9 +3,11 @@
 Each run offers at most a few hundred journeys and lasts at most 10 s.
 """
 
+import json
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
@@ -14,7 +16,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.load.arrivals import count_due, seeded_offsets
 from harness.load.results import LoadResult
 from harness.load.runner import LoadRun, LoadRunState
-from harness.load.settings import LoadSettings
+from harness.load.settings import ACCEPTED_RECORDS_SUFFIX, LoadSettings
 from harness.stack.ports import LOOPBACK, free_port
 
 from .fake_services import FakeService
@@ -204,3 +206,16 @@ def test_folder_of_an_earlier_run_is_refused(
         run.start()
 
     assert run.state is LoadRunState.CREATED
+
+
+def test_every_claim_answered_201_is_written_down_for_the_integrity_checks(
+    settings_for: MakeSettings, load_run: MakeRun, services: dict[str, FakeService]
+) -> None:
+    run = load_run(settings_for(arrival_rate_per_s=20.0), 2)
+
+    result = run.start().wait()
+
+    lines = Path(f"{run.csv_prefix}{ACCEPTED_RECORDS_SUFFIX}").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"kind": "claims", "id": "CLM-1"}
+    ] * result.requests[CLAIMS].request_count

@@ -42,7 +42,8 @@ Node = tuple[str, str, str]  # (service, METHOD, path template with {} holes)
 
 
 def _template(path: str) -> str:
-    return re.sub(r"\{[^}]*\}", "{}", path)
+    # A query string does not change which route answers.
+    return re.sub(r"\{[^}]*\}", "{}", path.split("?", 1)[0])
 
 
 def _path_of(node: ast.expr) -> str:

@@ -252,12 +252,14 @@ def test_a_claim_under_review_cannot_be_paid_out(estate):
     ("disbursement", "field"),
     [
         ({"claim_id": "CLM-999999", "amount_cents": 100}, "claim_id"),
-        ({"claim_id": "CLM-000001", "amount_cents": 10**11}, "amount_cents"),
+        ({"claim_id": None, "amount_cents": 10**11}, "amount_cents"),
     ],
 )
 def test_a_disbursement_the_claim_does_not_allow_is_422(estate, disbursement, field):
-    httpx.post(f"{estate['claims-api'].url}/claims", json=_claim(16))
-    body = {**disbursement, "idempotency_key": f"refused-{field}"}
+    filed = httpx.post(f"{estate['claims-api'].url}/claims", json=_claim(16))
+    # None stands for the claim just filed, whatever number it was given.
+    claim_id = disbursement["claim_id"] or filed.json()["claim_id"]
+    body = {**disbursement, "claim_id": claim_id, "idempotency_key": f"refused-{field}"}
 
     answer = httpx.post(f"{estate['payment-api'].url}/disbursements", json=body)
 
