@@ -152,6 +152,26 @@ def test_an_open_breaker_refuses_without_calling_and_counts_rejected(make_client
     assert _sample(client, "dependency_circuit_state", state="closed") == 0
 
 
+def test_a_retry_the_breaker_stops_is_neither_counted_nor_spent(make_client):
+    transport = Transport(503)
+    client = make_client(
+        transport,
+        retry={"max_attempts": 3, "budget_min_retries": 10},
+        breaker={"enabled": True, "failure_threshold": 2, "open_s": 30},
+    )
+
+    async def one_call(c):
+        with pytest.raises(DependencyFailed):
+            await c.call(DEPENDENCY, "GET", PATH, TRACE)
+        return c.describe()[DEPENDENCY]
+
+    state = _run(client, one_call)
+
+    assert len(transport.requests) == 2
+    assert _sample(client, "dependency_retries_total") == 1
+    assert state["state"]["retry_budget"]["retries_in_window"] == 1
+
+
 def test_a_failed_look_up_falls_back_to_the_cache_or_a_degraded_answer(make_client):
     transport = Transport(200, 503)
     client = make_client(transport, fallback_on_failure=True)

@@ -121,15 +121,17 @@ class DependencyGuard:
             self.breaker.record(permit, failed=result.verdict is Verdict.TRANSIENT)
             if not self._should_retry(result, retriable, made):
                 return result
-            self.metrics.retried(self.dependency)
             pause_s = backoff_s(self.policy.retry, made, self.timing.rng)
             log.debug("retrying %s in %.3f s", self.dependency, pause_s)
             await self.timing.sleep(pause_s)
             try:
                 permit = self.breaker.admit()
             except CircuitOpen:
-                # The breaker opened meanwhile: the last failure is the answer.
+                # The breaker opened meanwhile: the last failure is the answer,
+                # and the retry never sent neither counts nor spends the budget.
+                self.budget.refund()
                 return result
+            self.metrics.retried(self.dependency)
 
     def _should_retry(self, result: Attempt, retriable: bool, made: int) -> bool:
         if result.verdict is not Verdict.TRANSIENT or not retriable:

@@ -49,6 +49,11 @@ class RetryBudget:
         self._retries.append(self._clock())
         return True
 
+    def refund(self) -> None:
+        """Give back the retry taken last; it was never sent."""
+        if self._retries:
+            self._retries.pop()
+
     def describe(self) -> dict:
         self._forget_old()
         return {
