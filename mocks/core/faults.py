@@ -217,24 +217,28 @@ class FaultRegistry:
     async def intercept(self, request: Request) -> None:
         """Delay or fail one routed request as the active faults say."""
         path, method = request.url.path, request.method
+        delayed = set()
         for active in self._of_kind(FaultKind.SLOW, FaultKind.BAD_DEPLOY):
-            await self._maybe_delay(active, path, method, request.headers)
+            if await self._maybe_delay(active, path, method, request.headers):
+                delayed.add(active.id)
         for active in self._of_kind(FaultKind.ERROR, FaultKind.BAD_DEPLOY):
-            self._maybe_fail(active, path, method, request.headers)
+            # A bad deploy that delayed this request has counted it already.
+            counted = active.id in delayed
+            self._maybe_fail(active, path, method, request.headers, counted)
 
-    async def _maybe_delay(self, active, path, method, headers) -> None:
+    async def _maybe_delay(self, active, path, method, headers) -> bool:
         fault = active.fault
         if isinstance(fault, SlowFault):
             if not fault.match.matches(path, method, headers):
-                return
+                return False
             if self._random.random() >= fault.rate:
-                return
+                return False
             jitter_ms = self._random.uniform(-fault.jitter_ms, fault.jitter_ms)
             delay_ms = max(0.0, fault.delay_ms + jitter_ms)
         elif fault.delay_ms > 0:
             delay_ms = fault.delay_ms
         else:
-            return
+            return False
         self._affect(active)
         # Removal ends the wait at once, for requests already waiting too.
         try:
@@ -242,8 +246,9 @@ class FaultRegistry:
                 await active.removed.wait()
         except TimeoutError:
             pass
+        return True
 
-    def _maybe_fail(self, active, path, method, headers) -> None:
+    def _maybe_fail(self, active, path, method, headers, counted: bool) -> None:
         fault = active.fault
         if isinstance(fault, ErrorFault):
             if not fault.match.matches(path, method, headers):
@@ -253,7 +258,8 @@ class FaultRegistry:
             rate = fault.error_rate
         if active.removed.is_set() or self._random.random() >= rate:
             return
-        self._affect(active)
+        if not counted:
+            self._affect(active)
         if isinstance(fault, ErrorFault) and fault.first_n is not None:
             if active.affected_requests >= fault.first_n:
                 self.remove(active.id)

@@ -263,6 +263,17 @@ def test_a_slow_bad_deploy_adds_latency_and_a_second_one_is_refused(customers):
     assert customers.metric("mock_build_info", version="2.0.0") == 1
 
 
+def test_a_bad_deploy_that_delays_and_fails_counts_each_request_once(customers):
+    affected_before = _affected(customers, "bad_deploy")
+    _added(customers, kind="bad_deploy", version="2.0.0", error_rate=1.0, delay_ms=20)
+
+    statuses = [httpx.get(customers.url + CUSTOMER).status_code for _ in range(4)]
+    httpx.post(f"{customers.url}/admin/deploy/rollback", headers=ADMIN_HEADERS)
+
+    assert statuses == [500] * 4
+    assert _affected(customers, "bad_deploy") == affected_before + 4
+
+
 def test_pool_exhaustion_holds_calls_until_their_timeout(customers, fakes):
     identity, _ = fakes
     calls_before = len(identity.requests)
