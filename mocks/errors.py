@@ -13,6 +13,9 @@ MockError
       └── InjectedFault: the status an admin fault names, answered on purpose
 """
 
+import json
+import math
+
 
 class MockError(Exception):
     """Base of every error the mock services raise on purpose."""
@@ -75,9 +78,25 @@ class Rejected(RequestRefused, ValueError):
         return {
             "error": self.error,
             "field": self.field,
-            "value": self.value,
+            "value": _shown(self.value),
             "reason": self.reason,
         }
+
+
+# A refusal repeats at most this much of the value it refused.
+MAX_SHOWN_CHARS = 200
+
+
+def _shown(value: object) -> object:
+    """The value as JSON can carry it, cut short when it is long."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return value if isinstance(value, str) else json.loads(text)
+    return f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 class Conflict(RequestRefused):

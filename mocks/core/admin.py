@@ -7,12 +7,12 @@ without the token changes nothing and learns nothing about the payload rules.
 
 import hmac
 import ipaddress
-import json
 import logging
 
 from fastapi import APIRouter, Depends, Request
 
 from mocks.core.context import ServiceContext
+from mocks.core.validation import read_json
 from mocks.errors import Forbidden, Rejected, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,7 @@ def _is_loopback(host: str | None) -> bool:
 
 
 async def _json_object(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise Rejected("body", raw.decode(errors="replace"), "a JSON object") from exc
+    body = read_json(await request.body())
     if not isinstance(body, dict):
         raise Rejected("body", body, 'a JSON object like {"fallback": "cache"}')
     return body

@@ -4,7 +4,6 @@ It shares the admin API's check of the caller (loopback and token), which runs
 before the body is read: a refused caller changes nothing.
 """
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +13,7 @@ from starlette.background import BackgroundTask
 
 from mocks.core.fault_kinds import FaultKind, parse_fault
 from mocks.core.faults import FaultRegistry
-from mocks.errors import Rejected
+from mocks.core.validation import read_json
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +43,7 @@ class FaultAdminAPI:
         }
 
     async def add_fault(self, request: Request) -> JSONResponse:
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            shown = raw.decode(errors="replace")
-            raise Rejected("body", shown, "a JSON object") from exc
+        body = read_json(await request.body())
         dependencies = tuple(self.faults.context.config.dependencies)
         active = self.faults.add(parse_fault(body, dependencies))
         if active.kind is FaultKind.CRASH:

@@ -551,3 +551,38 @@ def test_a_crash_answers_202_exits_and_keeps_data_committed_before(tmp_path):
     assert exit_code == 7
     assert found.status_code == 200
     assert found.json()["name"] == NEW_CUSTOMER["name"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"kind": "error", "duration_s": NaN}', "body"),
+        (b'{"kind": "error", "duration_s": Infinity}', "body"),
+        (b'{"kind": "error", "kind": "slow", "delay_ms": 5}', "kind"),
+        (b"[" * 100_000 + b"]" * 100_000, "body"),
+    ],
+    ids=["nan", "infinity", "duplicate-key", "deep"],
+)
+@pytest.mark.parametrize("path", ["/admin/faults", "/admin/dependencies/crm"])
+def test_a_body_json_cannot_carry_is_a_422_that_changes_nothing(
+    customers, raw, field, path
+):
+    before = httpx.get(f"{customers.url}/admin/faults", headers=ADMIN_HEADERS).json()
+    method = "POST" if path == "/admin/faults" else "PUT"
+
+    answer = httpx.request(
+        method, customers.url + path, content=raw, headers=ADMIN_HEADERS
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+    after = httpx.get(f"{customers.url}/admin/faults", headers=ADMIN_HEADERS).json()
+    assert after == before
+
+
+def test_a_refusal_repeats_a_long_value_cut_short(customers):
+    answer = _add(customers, kind="error", path_prefix="/" + "x" * 100_000)
+
+    assert answer.status_code == 422
+    assert len(answer.content) < 2_000
+    assert answer.json()["value"].endswith("(100001 characters)")
