@@ -1,6 +1,8 @@
 """`harness up`: the whole estate, running until interrupted, for people to explore."""
 
+import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -9,7 +11,7 @@ import threading
 from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, load_estate
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.observe.webhook import WebhookSink
 from harness.remediate.actions import ActionExecutor
 from harness.remediate.controller import RemediationController
@@ -17,6 +19,10 @@ from harness.report.journal import Journal
 from harness.stack.local import LocalStack
 
 log = logging.getLogger(__name__)
+
+
+# How often harness up looks for parts that exited.
+WATCH_INTERVAL_S = 1.0
 
 
 def serve_estate(
@@ -62,8 +68,15 @@ def serve_estate(
         parts["controller"] = RemediationController(estate.runbooks, executor, journal)
         for signum in previous:
             signal.signal(signum, lambda *_: stop.set())
-        print(endpoints.as_json() if as_json else _describe(endpoints), flush=True)
-        stop.wait()
+        restart = threading.Event()
+        signal.signal(signal.SIGHUP, lambda *_: restart.set())
+        if as_json:
+            described = json.loads(endpoints.as_json())
+            described["harness_pid"] = os.getpid()
+            print(json.dumps(described, indent=2, sort_keys=True), flush=True)
+        else:
+            print(_describe(endpoints), flush=True)
+        _watch(stack, stop, restart, journal)
     except KeyboardInterrupt:
         print("interrupted during start-up; stopping what had started", file=sys.stderr)
         return_code = 2
@@ -72,6 +85,7 @@ def serve_estate(
     finally:
         for signum in previous:
             signal.signal(signum, lambda *_: None)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         if "controller" in parts:
             parts["controller"].shutdown()
         if stack is not None:
@@ -87,7 +101,8 @@ def serve_estate(
 
 def _describe(endpoints) -> str:
     lines = [
-        "estate is up (Ctrl-C stops it):",
+        f"estate is up (Ctrl-C stops it; kill -HUP {os.getpid()} restarts mocks "
+        "that exited):",
         f"  fault proxy API  {endpoints.proxy_api} ({endpoints.proxy_kind})",
         f"  prometheus       {endpoints.prometheus}",
         f"  alertmanager     {endpoints.alertmanager}",
@@ -105,3 +120,48 @@ def _describe(endpoints) -> str:
     lines += [f"  {name:<38} {listen}" for name, listen in endpoints.routes.items()]
     lines.append(f"run folder (removed on exit unless --run-dir): {endpoints.run_dir}")
     return "\n".join(lines)
+
+
+def _watch(
+    stack: LocalStack,
+    stop: threading.Event,
+    restart: threading.Event,
+    journal: Journal,
+) -> None:
+    """Wait for a stop signal; say when a part exits, restart mocks on SIGHUP.
+
+    A crash fault makes a mock exit on purpose, and what an SRE wants next is
+    to see the alert, then bring the mock back: `kill -HUP <harness pid>`.
+    """
+    reported: set[int] = set()
+    while not stop.wait(WATCH_INTERVAL_S):
+        for process in list(stack.processes):
+            if process.running() or process.pid in reported:
+                continue
+            reported.add(process.pid)
+            code = process.popen.poll()
+            journal.record("process_exited", part=process.name, exit_code=code)
+            print(
+                f"{process.name} (pid {process.pid}) exited with code {code}; "
+                f"send SIGHUP to pid {os.getpid()} to restart exited mocks",
+                file=sys.stderr,
+                flush=True,
+            )
+        if restart.is_set():
+            restart.clear()
+            _restart_exited_mocks(stack, journal)
+
+
+def _restart_exited_mocks(stack: LocalStack, journal: Journal) -> None:
+    for process in list(stack.processes):
+        if process.running() or process.name not in stack.mock_ports:
+            continue
+        try:
+            fresh = stack.restart_mock(process.name)
+        except HarnessError as exc:
+            print(f"could not restart {process.name}: {exc}", file=sys.stderr)
+            continue
+        journal.record("process_restarted", part=process.name, pid=fresh.pid)
+        print(
+            f"restarted {process.name} (pid {fresh.pid})", file=sys.stderr, flush=True
+        )

@@ -104,3 +104,63 @@ def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
 
 def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+
+
+@pytest.mark.live
+def test_up_reports_a_crashed_mock_and_restarts_it_on_sighup(tmp_path):
+    stderr_path = tmp_path / "up.err"
+    with open(stderr_path, "w") as stderr:
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "up",
+                "--json",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=REPO,
+        )
+    try:
+        text = ""
+        deadline = time.monotonic() + 90
+        while not text.endswith("}\n") and time.monotonic() < deadline:
+            text += up.stdout.readline()
+        endpoints = json.loads(text)
+        claims = endpoints["services"]["claims-api"]
+        admin = {"Authorization": f"Bearer {endpoints['admin_token']}"}
+        crashed_pid = endpoints["pids"]["claims-api"]
+        before = httpx.get(f"{claims}/claims/CLM-000001", timeout=5).status_code
+
+        crash = httpx.post(
+            f"{claims}/admin/faults", json={"kind": "crash"}, headers=admin, timeout=5
+        )
+        reported = _wait_for(stderr_path, "exited with code", 20)
+        os.kill(endpoints["harness_pid"], signal.SIGHUP)
+        restarted = _wait_for(stderr_path, "restarted claims-api", 30)
+        after = httpx.get(f"{claims}/healthz", timeout=5).status_code
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+    assert crash.status_code == 202
+    assert reported and f"pid {crashed_pid}) exited" in reported
+    assert restarted
+    assert after == 200
+    assert before in (200, 404)
+
+
+def _wait_for(path: Path, text: str, timeout_s: float) -> str | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in path.read_text().splitlines():
+            if text in line:
+                return line
+        time.sleep(0.2)
+    return None
