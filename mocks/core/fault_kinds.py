@@ -47,7 +47,10 @@ class RequestMatch:
         if self.method and method != self.method:
             return False
         if self.header_name:
-            return headers.get(self.header_name) == self.header_value
+            value = headers.get(self.header_name)
+            if value is None:
+                return False
+            return not self.header_value or value == self.header_value
         return True
 
 
@@ -191,6 +194,12 @@ class _Body:
         prefix = self.text("path_prefix")
         if prefix and not prefix.startswith("/"):
             raise Rejected("path_prefix", prefix, "a path starting with '/', or ''")
+        if any(prefix.startswith(kept) for kept in EXEMPT_PREFIXES):
+            raise Rejected(
+                "path_prefix",
+                prefix,
+                f"a service path; {', '.join(EXEMPT_PREFIXES)} are never faulted",
+            )
         method = self.text("method").upper()
         if method and method not in _METHODS:
             raise Rejected(
@@ -202,6 +211,9 @@ class _Body:
             raise Rejected("header_value", header_value, "only with header_name")
         return RequestMatch(prefix, method, header_name, header_value)
 
+
+# Paths a fault never touches, so it can always be seen and removed.
+EXEMPT_PREFIXES = ("/admin", "/metrics", "/healthz")
 
 _MATCH_FIELDS = ("path_prefix", "method", "header_name", "header_value")
 _ALLOWED = {

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mocks.core.context import ServiceContext
 from mocks.core.fault_kinds import (
+    EXEMPT_PREFIXES,
     BadDeployFault,
     CrashFault,
     ErrorFault,
@@ -45,12 +46,10 @@ from mocks.core.fault_kinds import (
     SlowFault,
     describe,
 )
-from mocks.errors import Conflict, InjectedFault, NotFound
+from mocks.errors import Conflict, InjectedFault, NotFound, Rejected
 
 log = logging.getLogger(__name__)
 
-# Paths no fault acts on, so a fault can always be inspected and removed.
-EXEMPT_PREFIXES = ("/admin", "/metrics", "/healthz")
 # At most one of these at a time: two versions or two caps have no meaning.
 _SINGLE_KINDS = (FaultKind.BAD_DEPLOY, FaultKind.CONCURRENCY_CAP)
 _AMBIENT_KINDS = (FaultKind.LOOP_BLOCK, FaultKind.CPU_BURN)
@@ -120,6 +119,11 @@ class FaultRegistry:
             raise Conflict(
                 "pool_exhaustion is unavailable: the dependency client exposes "
                 "no httpx client to hook into"
+            )
+        running = self.context.config.version
+        if isinstance(fault, BadDeployFault) and fault.version == running:
+            raise Rejected(
+                "version", fault.version, f"a label other than the running {running}"
             )
         for active in self._faults.values():
             if active.kind in _SINGLE_KINDS and active.kind is fault.kind:

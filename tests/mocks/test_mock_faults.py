@@ -586,3 +586,30 @@ def test_a_refusal_repeats_a_long_value_cut_short(customers):
     assert answer.status_code == 422
     assert len(answer.content) < 2_000
     assert answer.json()["value"].endswith("(100001 characters)")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "error", "path_prefix": "/admin"}, "path_prefix"),
+        ({"kind": "slow", "delay_ms": 5, "path_prefix": "/metrics"}, "path_prefix"),
+        ({"kind": "bad_deploy", "version": "1.0.0", "error_rate": 1.0}, "version"),
+    ],
+    ids=["admin-prefix", "metrics-prefix", "running-version"],
+)
+def test_a_fault_that_could_never_act_is_refused(customers, body, field):
+    answer = _add(customers, **body)
+
+    assert answer.status_code == 422
+    assert answer.json()["field"] == field
+
+
+def test_a_header_name_alone_matches_any_request_carrying_it(customers):
+    fault = _added(customers, kind="error", status_code=503, header_name="X-Canary")
+
+    carrying = httpx.get(customers.url + CUSTOMER, headers={"X-Canary": "yes"})
+    without = httpx.get(customers.url + CUSTOMER)
+    _remove(customers, fault["id"])
+
+    assert carrying.status_code == 503
+    assert without.status_code == 200
