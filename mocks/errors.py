@@ -116,13 +116,17 @@ class DependencyFailed(RequestRefused):
         super().__init__(f"{dependency}: {reason}")
         self.dependency = dependency
         self.reason = reason
+        self.advice = ""  # what the caller can safely do next, when known
 
     def body(self) -> dict:
-        return {
+        body = {
             "error": self.error,
             "dependency": self.dependency,
             "reason": self.reason,
         }
+        if self.advice:
+            body["advice"] = self.advice
+        return body
 
 
 class InjectedFault(RequestRefused):

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mocks.core.storage import IdempotentAnswer, Store
-from mocks.errors import Conflict
+from mocks.errors import Conflict, DependencyFailed
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,15 @@ class IdempotentCreates:
             stored = self.store.idempotent_answer(self.scope, key)
             if stored is not None:
                 return _replay(stored, fingerprint, key)
-            created = await create()
+            try:
+                created = await create()
+            except DependencyFailed as failed:
+                # A call that timed out may still have taken effect downstream.
+                failed.advice = (
+                    f"the outcome is unknown; send the same request with "
+                    f"idempotency key {key!r} again to learn it: that is safe"
+                )
+                raise
             with self.store.transaction():
                 self.store.put(created.kind, created.record_id, created.body)
                 for kind, record_id, body in created.updates:

@@ -245,6 +245,7 @@ def test_a_gateway_failure_is_not_remembered_and_the_retry_charges(launcher, fak
     again = httpx.post(url, json=body, timeout=10)
 
     assert failed.status_code == 503
+    assert "idempotency key 'g-1' again" in failed.json()["advice"]
     assert retried.status_code == 201
     assert retried.json()["gateway_charge_id"] == "CH-000077"
     assert again.json() == retried.json()
