@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test gameday bench lint monitoring clean
+.PHONY: test gameday bench lint monitoring venv clean
 
 test: $(STAMP) monitoring
 	$(BIN)/ruff check harness mocks tests bench
@@ -17,6 +17,9 @@ gameday: $(STAMP) monitoring
 
 bench: $(STAMP) monitoring
 	$(BIN)/python -m bench
+
+# Only the virtualenv with the project, for using the harness by hand.
+venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness mocks tests bench

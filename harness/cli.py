@@ -130,6 +130,11 @@ def _add_up(commands) -> None:
     up.add_argument("--json", action="store_true", help="print endpoints as JSON")
     up.add_argument("--config", type=Path, default=None, metavar="DIR")
     up.add_argument("--run-dir", type=Path, default=None, metavar="DIR")
+    up.add_argument(
+        "--no-runbooks",
+        action="store_true",
+        help="do not run runbooks when alerts fire (faults stay as injected)",
+    )
     up.set_defaults(handler=_cmd_up)
 
 
@@ -260,7 +265,9 @@ def _cmd_validate(args) -> int:
 def _cmd_up(args) -> int:
     from harness.up import serve_estate
 
-    return serve_estate(args.config, args.run_dir, as_json=args.json)
+    return serve_estate(
+        args.config, args.run_dir, as_json=args.json, runbooks=not args.no_runbooks
+    )
 
 
 def _cmd_proxy_serve(args) -> int:

@@ -26,7 +26,10 @@ WATCH_INTERVAL_S = 1.0
 
 
 def serve_estate(
-    config_dir: Path | None, run_dir: Path | None, as_json: bool = False
+    config_dir: Path | None,
+    run_dir: Path | None,
+    as_json: bool = False,
+    runbooks: bool = True,
 ) -> int:
     estate = load_estate(config_dir or DEFAULT_CONFIG_DIR)
     own_dir = run_dir is None
@@ -65,7 +68,10 @@ def serve_estate(
         stack = LocalStack(estate, run_dir, sink.url)
         endpoints = stack.start()
         executor = ActionExecutor(endpoints.services, endpoints.admin_token)
-        parts["controller"] = RemediationController(estate.runbooks, executor, journal)
+        if runbooks:
+            parts["controller"] = RemediationController(
+                estate.runbooks, executor, journal
+            )
         for signum in previous:
             signal.signal(signum, lambda *_: stop.set())
         restart = threading.Event()
