@@ -3,8 +3,9 @@
 HarnessError
  ├── ConfigError (also ValueError): bad configuration or experiment input
  ├── StackError: a part of the estate could not be started or reached
- ├── ProxyAPIError: the fault proxy answered an API call with an error
- ├── MockAdminError: a mock's admin API answered a call with an error
+ ├── APICallError: an HTTP API refused a call, or could not be reached
+ │    ├── ProxyAPIError: the fault proxy's API
+ │    └── MockAdminError: a mock's admin API
  └── FaultError: a fault could not be applied or rolled back
 """
 
@@ -21,8 +22,8 @@ class StackError(HarnessError):
     """A process of the estate failed to start, answer or stop."""
 
 
-class ProxyAPIError(HarnessError):
-    """The fault proxy's HTTP API refused or failed a call."""
+class APICallError(HarnessError):
+    """An HTTP API refused or failed a call; status 0 when it was unreachable."""
 
     def __init__(self, method: str, path: str, status: int, message: str):
         super().__init__(f"{method} {path} -> HTTP {status}: {message}")
@@ -30,18 +31,15 @@ class ProxyAPIError(HarnessError):
         self.path = path
         self.status = status
         self.message = message
+
+
+class ProxyAPIError(APICallError):
+    """The fault proxy's HTTP API refused or failed a call."""
 
 
 class FaultError(HarnessError):
     """A fault could not be injected, verified or rolled back."""
 
 
-class MockAdminError(HarnessError):
+class MockAdminError(APICallError):
     """A mock's admin API refused or failed a call."""
-
-    def __init__(self, method: str, path: str, status: int, message: str):
-        super().__init__(f"{method} {path} -> HTTP {status}: {message}")
-        self.method = method
-        self.path = path
-        self.status = status
-        self.message = message

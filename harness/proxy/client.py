@@ -1,37 +1,22 @@
 """The harness's client for a Toxiproxy HTTP API: this package's server or the real one.
 
-Each client holds its own connection pool and address, so several servers can
-be driven at once. Every refusal and every transport failure is raised as
-harness.errors.ProxyAPIError; a transport failure has status 0 and keeps the
-httpx error as its cause.
+Every refusal and every transport failure is raised as
+harness.errors.ProxyAPIError (see harness.jsonapi).
 """
 
-import logging
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from harness.errors import ProxyAPIError
+from harness.jsonapi import JsonAPIClient
 
-log = logging.getLogger(__name__)
 
-
-class ToxiproxyClient:
+class ToxiproxyClient(JsonAPIClient):
     """Calls one Toxiproxy-compatible server at base_url."""
 
-    def __init__(self, base_url: str, timeout_s: float = 5.0):
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    error = ProxyAPIError
 
     def version(self) -> str:
         """The server's version, e.g. "2.12.0"."""
@@ -112,28 +97,11 @@ class ToxiproxyClient:
         """Enable every proxy and remove every toxic."""
         self._call("POST", "/reset")
 
-    def _json(self, method: str, path: str, body: object = None) -> Any:
-        response = self._call(method, path, body)
+    def _error_message(self, response: httpx.Response) -> str:
         try:
-            return response.json()
-        except ValueError as exc:
-            raise ProxyAPIError(
-                method, path, response.status_code, f"answer is not JSON: {exc}"
-            ) from exc
-
-    def _call(self, method: str, path: str, body: object = None) -> httpx.Response:
-        log.debug("%s %s%s", method, self.base_url, path)
-        try:
-            response = self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ProxyAPIError(method, path, 0, reason) from exc
-
-        if not response.is_success:
-            raise ProxyAPIError(
-                method, path, response.status_code, _error_message(response)
-            )
-        return response
+            return str(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            return super()._error_message(response)
 
 
 def _proxy_path(name: str) -> str:
@@ -142,10 +110,3 @@ def _proxy_path(name: str) -> str:
 
 def _toxic_path(proxy: str, toxic: str) -> str:
     return f"{_proxy_path(proxy)}/toxics/{quote(toxic, safe='')}"
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"])
-    except (ValueError, KeyError, TypeError):
-        return response.text.strip() or response.reason_phrase
