@@ -1,6 +1,7 @@
 """The mock services, one module each, looked up by name."""
 
-from types import MappingProxyType
+import sys
+from types import MappingProxyType, ModuleType
 
 from mocks.config import ServiceConfig
 from mocks.core.context import ServiceSpec
@@ -35,6 +36,11 @@ _SPECS = MappingProxyType(
 
 def service_names() -> tuple[str, ...]:
     return tuple(_SPECS)
+
+
+def spec_module(name: str) -> ModuleType:
+    """The module that defines the named service."""
+    return sys.modules[_SPECS[name].routes.__module__]
 
 
 def spec_for(config: ServiceConfig, source: str) -> ServiceSpec:

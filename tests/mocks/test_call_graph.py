@@ -16,27 +16,10 @@ from collections.abc import Iterable
 
 import pytest
 
-from mocks.services import (
-    claims_api,
-    crm,
-    customer_api,
-    fraud_detection,
-    identity_verification,
-    payment_api,
-    payment_gateway,
-    policy_api,
-)
+from mocks.services import service_names, spec_module
 
-MODULES = (
-    claims_api,
-    crm,
-    customer_api,
-    fraud_detection,
-    identity_verification,
-    payment_api,
-    payment_gateway,
-    policy_api,
-)
+# Every service module the estate runs, from the one registry that names them.
+MODULES = tuple(spec_module(name) for name in service_names())
 
 Node = tuple[str, str, str]  # (service, METHOD, path template with {} holes)
 
