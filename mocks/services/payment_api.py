@@ -76,12 +76,8 @@ class NewDisbursement(BaseModel):
     idempotency_key: IdempotencyKey
 
 
-class NewAuthorization(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    policy_id: str = Field(pattern=POLICY_ID)
-    amount_cents: PositiveCents
-    idempotency_key: IdempotencyKey
+class NewAuthorization(NewPayment):
+    """A premium held on the method, captured later: the fields of a payment."""
 
 
 class NewCapture(BaseModel):

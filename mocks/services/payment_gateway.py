@@ -45,12 +45,8 @@ class Charge(BaseModel):
     idempotency_key: IdempotencyKey
 
 
-class Authorization(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount_cents: PositiveCents
-    reference: str = _REFERENCE
-    idempotency_key: IdempotencyKey
+class Authorization(Charge):
+    """A hold on an amount, captured later: the fields of a charge."""
 
 
 class Capture(BaseModel):
