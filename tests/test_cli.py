@@ -59,27 +59,9 @@ def test_validate_accepts_the_library_and_refuses_a_bad_file(tmp_path):
 
 @pytest.mark.live
 def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "up",
-            "--json",
-            "--run-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=REPO,
-    )
+    up = _start_up(tmp_path, subprocess.DEVNULL)
     try:
-        text = ""
-        deadline = time.monotonic() + 90
-        while not text.endswith("}\n") and time.monotonic() < deadline:
-            text += up.stdout.readline()
-        endpoints = json.loads(text)
+        endpoints = _endpoints(up)
         customer = httpx.get(
             f"{endpoints['front']['customer-api']}/customers/CUST-000001", timeout=5
         )
@@ -102,6 +84,26 @@ def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
         assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), name
 
 
+def _start_up(run_dir: Path, stderr) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up", "--json"]
+        + ["--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def _endpoints(up: subprocess.Popen, timeout_s: float = 90) -> dict:
+    """The JSON harness up prints once the estate is up."""
+    text = ""
+    deadline = time.monotonic() + timeout_s
+    while not text.endswith("}\n") and time.monotonic() < deadline:
+        text += up.stdout.readline()
+    return json.loads(text)
+
+
 def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
 
@@ -110,27 +112,9 @@ def _zombie(pid: int) -> bool:
 def test_up_reports_a_crashed_mock_and_restarts_it_on_sighup(tmp_path):
     stderr_path = tmp_path / "up.err"
     with open(stderr_path, "w") as stderr:
-        up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness.cli",
-                "up",
-                "--json",
-                "--run-dir",
-                str(tmp_path / "run"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            cwd=REPO,
-        )
+        up = _start_up(tmp_path / "run", stderr)
     try:
-        text = ""
-        deadline = time.monotonic() + 90
-        while not text.endswith("}\n") and time.monotonic() < deadline:
-            text += up.stdout.readline()
-        endpoints = json.loads(text)
+        endpoints = _endpoints(up)
         claims = endpoints["services"]["claims-api"]
         admin = {"Authorization": f"Bearer {endpoints['admin_token']}"}
         crashed_pid = endpoints["pids"]["claims-api"]
