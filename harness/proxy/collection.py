@@ -42,7 +42,8 @@ class ProxySpec:
         enabled = _flag(body, "enabled", True, position)
         if not name:
             raise BadRequest.missing_field(f"name{position}")
-        _addressable(name, f"proxy name{position}")
+        if "/" in name:
+            raise BadRequest.unaddressable(f"proxy name{position}", name)
         if not upstream:
             raise BadRequest.missing_field(f"upstream{position}")
 
@@ -217,12 +218,3 @@ def _flag(body: dict, key: str, default: bool, position: str = "") -> bool:
             f"field {key!r}{position} must be true or false, got {json.dumps(value)}"
         )
     return value
-
-
-def _addressable(name: str, field: str) -> None:
-    """Refuse a name that no URL path of the API could reach afterwards."""
-    if "/" in name:
-        raise BadRequest.body(
-            f"{field} {json.dumps(name)} contains '/', so no API path could "
-            "reach it; use letters, digits, '-', '_' or '.'"
-        )

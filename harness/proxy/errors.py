@@ -10,6 +10,8 @@ The leading words of each message are Toxiproxy's own, so that clients written
 for Toxiproxy recognise them; details follow after a colon.
 """
 
+import json
+
 
 class ApiError(Exception):
     """A request the proxy refused; the status is the HTTP answer."""
@@ -36,6 +38,14 @@ class BadRequest(ApiError, ValueError):
     @classmethod
     def missing_field(cls, field: str) -> "BadRequest":
         return cls(f"missing required field: {field}")
+
+    @classmethod
+    def unaddressable(cls, field: str, name: str) -> "BadRequest":
+        """A name no URL path of the API could reach once created."""
+        return cls.body(
+            f"{field} {json.dumps(name)} contains '/', so no API path could "
+            "reach it; use letters, digits, '-', '_' or '.'"
+        )
 
 
 class NotFound(ApiError, LookupError):

@@ -383,10 +383,7 @@ class ProxyToxic:
         if not isinstance(name, str):
             raise BadRequest.body(f"name must be a string, got {json.dumps(name)}")
         if "/" in name:
-            raise BadRequest.body(
-                f"toxic name {json.dumps(name)} contains '/', so no API path could "
-                "reach it; use letters, digits, '-', '_' or '.'"
-            )
+            raise BadRequest.unaddressable("toxic name", name)
 
         toxicity = _toxicity(body.get("toxicity", 1.0))
         toxic = kind.from_attributes(body.get("attributes"))
