@@ -43,6 +43,11 @@ def _walk(node: yaml.Node, here: tuple, lines: dict[tuple, int], path: Path) -> 
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: YAML merge key '<<' "
+                    "is not accepted; write each field out once"
+                )
             if here + (key,) in lines:
                 raise ConfigError(
                     f"{path}:{key_node.start_mark.line + 1}: field "

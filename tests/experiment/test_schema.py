@@ -165,6 +165,19 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, estate):
         load_experiment(path, estate, ALERTS)
 
 
+def test_a_merge_key_is_refused(tmp_path, estate):
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        EXAMPLE.read_text().replace(
+            "  journey: file_a_claim\n",
+            "  journey: file_a_claim\n  <<: {journey: pay_a_premium}\n",
+        )
+    )
+
+    with pytest.raises(ConfigError, match=r"merge.yaml:\d+: YAML merge key '<<'"):
+        load_experiment(path, estate, ALERTS)
+
+
 def test_an_anchor_alone_is_refused(tmp_path, estate):
     path = tmp_path / "anchor.yaml"
     path.write_text("name: x\nslos: &s [claims-api]\n")
