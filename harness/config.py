@@ -62,6 +62,9 @@ class Observability:
     group_interval_s: float
     repeat_interval_s: float
     delivery_tolerance_s: float
+    # Experiments run every alert window and "for" this many times faster
+    # than production (config/observability.yaml).
+    compression_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def _observability(path: Path) -> Observability:
         group_interval_s=alertmanager.number("group_interval_s", minimum=0.001),
         repeat_interval_s=alertmanager.number("repeat_interval_s", minimum=0.001),
         delivery_tolerance_s=doc.number("delivery_tolerance_s"),
+        compression_factor=doc.number("compression_factor", minimum=1),
     )
 
 

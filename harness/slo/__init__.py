@@ -1,0 +1,1 @@
+"""Service-level objectives: specs, burn-rate rules, their tests and export."""
