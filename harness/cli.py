@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_up(commands)
     _add_proxy(commands)
     _add_compose(commands)
+    _add_slo(commands)
     return parser
 
 
@@ -178,6 +179,51 @@ def _cmd_compose_render(args) -> int:
     return 0
 
 
+def _add_slo(commands) -> None:
+    slo = commands.add_parser("slo", help="SLO rules and their tests")
+    slo_commands = slo.add_subparsers(
+        dest="slo_command", required=True, metavar="COMMAND"
+    )
+    export = slo_commands.add_parser(
+        "export",
+        help="write the rule file and its promtool tests, checked by promtool",
+    )
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--production",
+        type=Path,
+        metavar="DIR",
+        help="production windows (1 h / 5 m, 6 h / 30 m, ...), to deploy",
+    )
+    target.add_argument(
+        "--experiment",
+        type=Path,
+        metavar="DIR",
+        help="windows divided by compression_factor, as experiments run them",
+    )
+    export.add_argument("--config", type=Path, default=None, metavar="DIR")
+    export.set_defaults(handler=_cmd_slo_export)
+
+
+def _cmd_slo_export(args) -> int:
+    from harness.config import DEFAULT_CONFIG_DIR, load_estate
+    from harness.observe.binaries import find_binaries
+    from harness.observe.checks import check_rules
+    from harness.slo.export import export
+    from harness.slo.variant import experiment, production
+
+    estate = load_estate(args.config or DEFAULT_CONFIG_DIR)
+    if args.production is not None:
+        variant, folder = production(), args.production
+    else:
+        variant, folder = experiment(estate.observability), args.experiment
+    paths = export(estate, folder, variant)
+    check_rules(find_binaries(), paths[0])
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -246,15 +292,14 @@ def _cmd_gameday(args) -> int:
 
 def _cmd_validate(args) -> int:
     from harness.config import DEFAULT_CONFIG_DIR, load_estate
-    from harness.experiment.schema import experiment_files, load_experiment
-    from harness.observe.rules import alert_rules
+    from harness.experiment.deadlines import load_checked
+    from harness.experiment.schema import experiment_files
 
     estate = load_estate(args.config or DEFAULT_CONFIG_DIR)
-    names = {rule.name for rule in alert_rules(estate)}
     failures = 0
     for path in experiment_files(args.paths):
         try:
-            load_experiment(path, estate, names)
+            load_checked(path, estate)
             print(f"{path}: valid")
         except ConfigError as exc:
             failures += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.edge_policies import merge, read_policy
 from harness.errors import ConfigError
 from harness.fields import Fields
+from harness.slo.spec import AVAILABILITY, LATENCY, SLOSpecs, load_slo_specs
 from harness.yamlfile import load_located
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -101,6 +102,7 @@ class Estate:
     runbooks: dict[str, Runbook]
     seed: Seed
     front_routes: bool = True
+    slo_specs: SLOSpecs | None = None
     extra: dict = field(default_factory=dict)
 
     def route_for(self, caller: str, upstream: str) -> Route:
@@ -110,6 +112,10 @@ class Estate:
         """Histogram edges: a fixed ladder plus an edge at every SLO threshold."""
         ladder = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}
         ladder |= {slo.latency_threshold_s for slo in self.slos.values()}
+        if self.slo_specs is not None:
+            ladder |= {
+                o.threshold_s for o in self.slo_specs.objectives if o.threshold_s
+            }
         return sorted(ladder)
 
 
@@ -131,13 +137,15 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     externals = _externals(estate_doc)
     services = _services(estate_doc, externals)
     routes = _routes(estate_doc, services)
+    slo_specs = load_slo_specs(config_dir / "slos.yaml", list(services))
     return Estate(
         config_dir=config_dir,
         team=estate_doc.get("team", str),
         services=services,
         externals=externals,
         routes=routes,
-        slos=_slos(config_dir / "slos.yaml", services),
+        slos=_slos(slo_specs),
+        slo_specs=slo_specs,
         observability=_observability(config_dir / "observability.yaml"),
         runbooks=load_runbooks(config_dir / "runbooks"),
         seed=_seed(estate_doc.child("seed")),
@@ -211,35 +219,22 @@ def _edge_route(
     return Route(caller, upstream, timeout_s, policy)
 
 
-def _slos(path: Path, services: dict[str, Service]) -> dict[str, SLO]:
-    section = Fields(load_located(path)).child("slos")
+def _slos(specs: SLOSpecs) -> dict[str, SLO]:
+    """Per service, its service-wide availability and latency objectives."""
     slos = {}
-    for name in section.data:
-        if name not in services:
-            section.fail(
-                section.here + (name,),
-                name,
-                f"a declared service: {', '.join(services)}",
-            )
-        entry = section.child(name)
-        availability = entry.child("availability")
-        latency = entry.child("latency")
-        slos[name] = SLO(
-            service=name,
-            availability_objective=_objective(availability),
-            latency_threshold_s=latency.number("threshold_s", minimum=0.001),
-            latency_objective=_objective(latency),
+    for objective in specs.objectives:
+        service = objective.service
+        availability = specs.service_wide(service, AVAILABILITY)
+        latency = specs.service_wide(service, LATENCY)
+        if service in slos or availability is None or latency is None:
+            continue
+        slos[service] = SLO(
+            service=service,
+            availability_objective=availability.target,
+            latency_threshold_s=latency.threshold_s,
+            latency_objective=latency.target,
         )
     return slos
-
-
-def _objective(entry: Fields) -> float:
-    return entry.get(
-        "objective",
-        (int, float),
-        check=lambda v: 0 < v < 1,
-        accepted="a ratio between 0 and 1, such as 0.99",
-    )
 
 
 def _observability(path: Path) -> Observability:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from harness.config import load_estate
 from harness.errors import ConfigError
+from harness.experiment.deadlines import load_checked
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
-from harness.experiment.schema import experiment_files, load_experiment
-from harness.observe.rules import alert_rules
+from harness.experiment.schema import experiment_files
 from harness.yamlfile import load_located
 
 
@@ -93,11 +93,10 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
 def _validate_all(experiments: list[Path], estate) -> None:
     """Every file is checked before the first one runs: a typo found an hour
     into a game day wastes the hour."""
-    names = {rule.name for rule in alert_rules(estate)}
     errors = []
     for path in experiments:
         try:
-            load_experiment(path, estate, names)
+            load_checked(path, estate)
         except ConfigError as exc:
             errors.append(str(exc))
     if errors:

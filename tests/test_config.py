@@ -73,10 +73,12 @@ def test_a_call_to_an_undeclared_service_is_refused(config_copy):
 def test_an_objective_outside_zero_and_one_is_refused(config_copy):
     edit(
         config_copy / "slos.yaml",
-        lambda d: d["slos"]["claims-api"]["availability"].update(objective=99),
+        lambda d: d["slos"][4].update(target=99),
     )
 
-    with pytest.raises(ConfigError, match="objective' is 99; expected a ratio"):
+    with pytest.raises(
+        ConfigError, match=r"slos\[4\]\.target' is 99; expected a ratio"
+    ):
         load_estate(config_copy)
 
 

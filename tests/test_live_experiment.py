@@ -23,7 +23,7 @@ from harness.proxy.server import ProxyServerThread
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
-ALERT = "ClaimsApiHighErrorRate"
+ALERT = "ClaimsApiAvailabilityBurnRate"
 RUNBOOK = "claims-customer-fallback"
 
 pytestmark = pytest.mark.live

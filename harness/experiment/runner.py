@@ -20,16 +20,26 @@ from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, Estate, load_estate
 from harness.errors import ConfigError, FaultError, HarnessError
+from harness.experiment.deadlines import (
+    alert_deadlines,
+    load_checked,
+    matching_rules,
+)
 from harness.experiment.faults import FaultInjector, FaultLedger
-from harness.experiment.schema import Experiment, load_experiment
-from harness.experiment.verdict import Observed, Status, Verdict, judge
+from harness.experiment.schema import Experiment
+from harness.experiment.verdict import (
+    Observed,
+    Status,
+    Verdict,
+    judge,
+    notification_matches,
+)
 from harness.experiment.watch import AlertStateWatcher, SLOWatcher
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
-from harness.observe.timing import detection_deadline, resolve_deadline
 from harness.observe.webhook import WebhookSink
 from harness.remediate.actions import ActionExecutor
 from harness.remediate.controller import RemediationController
@@ -80,8 +90,7 @@ def run_experiment(path: Path, options: RunOptions = RunOptions()) -> RunResult:
         return _invalid(path, f"invalid configuration: {exc}")
     try:
         _check_options(estate, options)
-        alert_names = {rule.name for rule in alert_rules(estate)}
-        experiment = load_experiment(path, estate, alert_names)
+        experiment = load_checked(path, estate)
     except ConfigError as exc:
         return _invalid(path, f"invalid experiment: {exc}")
     return ExperimentRun(estate, experiment, options).execute()
@@ -130,29 +139,17 @@ class ExperimentRun:
         self._parts: dict = {}
 
     def _deadlines(self) -> dict:
-        obs = self.estate.observability
-        # ServiceDown is one rule per service; every rule of a name shares for_s.
-        rules = {rule.name: rule for rule in self.rules}
-        # Time to detect counts from the first injection, so the deadline does
-        # too: a later fault must not stretch it.
-        effect_s = min(
-            f.start_after_s + self._fault_effect_s(f) for f in self.experiment.faults
-        )
-        detect = {
-            a.name: detection_deadline(obs, rules[a.name].for_s, effect_s)
-            for a in self.experiment.alerts
-            if a.fires
+        per_alert = alert_deadlines(self.estate, self.experiment)
+        return {
+            "detect": {key: d.detect for key, d in per_alert.items()},
+            "floor": {key: d.floor for key, d in per_alert.items()},
+            "resolve": {key: d.resolve for key, d in per_alert.items()},
         }
-        return {"detect": detect, "resolve": resolve_deadline(obs)}
 
-    def _fault_effect_s(self, fault) -> float:
-        """How long until the fault shows in the calling service's own metrics."""
-        if fault.kind != "latency":
-            return 0.0
-        delay_s = (
-            fault.attributes["latency_ms"] + fault.attributes["jitter_ms"]
-        ) / 1000
-        return min(delay_s, self.estate.routes[fault.route].timeout_s)
+    def _longest_resolve_s(self) -> float:
+        """The longest any expected alert may take to resolve after rollback."""
+        totals = [d.total_s for d in self.deadlines["resolve"].values()]
+        return max(totals, default=self.estate.observability.rate_window_s)
 
     def execute(self) -> RunResult:
         verdict = Verdict(Status.ERROR, reason="the run did not finish")
@@ -267,7 +264,10 @@ class ExperimentRun:
             status=event.status,
             fingerprint=event.fingerprint,
             service=event.labels.get("service", ""),
+            severity=event.labels.get("severity", ""),
             repeat=event.repeat,
+            labels=dict(event.labels),
+            annotations=dict(event.annotations),
         )
         controller = self._parts.get("controller")
         if controller is not None:
@@ -276,15 +276,11 @@ class ExperimentRun:
     def _alert_services(self) -> dict[str, str]:
         """The service each expected alert watches, when it watches one with an SLO."""
         services = {}
-        for rule in self.rules:
-            service = rule.labels.get("service")
-            if service in self.estate.slos:
-                services.setdefault(rule.name, service)
-        return {
-            a.name: services[a.name]
-            for a in self.experiment.alerts
-            if a.name in services
-        }
+        for alert in self.experiment.alerts:
+            for rule in matching_rules(self.rules, alert):
+                if rule.labels.get("service") in self.estate.slos:
+                    services.setdefault(alert.key, rule.labels["service"])
+        return services
 
     def _start_watchers(self, endpoints) -> None:
         api = PrometheusAPI(endpoints.prometheus)
@@ -306,7 +302,7 @@ class ExperimentRun:
         run_time_s = math.ceil(
             self.experiment.steady_state_s
             + self.experiment.fault_window_s
-            + self.deadlines["resolve"].total_s
+            + self._longest_resolve_s()
             + 60
         )
         settings = LoadSettings(
@@ -378,11 +374,11 @@ class ExperimentRun:
 
     def _await_resolution(self) -> None:
         """After rollback, wait for expected alerts to resolve, or their deadline."""
-        deadline = time.monotonic() + self.deadlines["resolve"].total_s
-        expected = [a.name for a in self.experiment.alerts if a.resolves]
+        deadline = time.monotonic() + self._longest_resolve_s()
+        expected = [a for a in self.experiment.alerts if a.resolves]
         rolled_back_s = self.journal.now_s()
         while time.monotonic() < deadline:
-            if all(self._resolved_since_firing(name) for name in expected):
+            if all(self._resolved_since_firing(alert) for alert in expected):
                 return
             time.sleep(0.25)
         log.info(
@@ -390,11 +386,11 @@ class ExperimentRun:
             self.journal.now_s() - rolled_back_s,
         )
 
-    def _resolved_since_firing(self, alertname: str) -> bool:
+    def _resolved_since_firing(self, alert) -> bool:
         notes = [
             e
             for e in self.journal.events("alert_notified")
-            if e.fields["alertname"] == alertname
+            if notification_matches(e, alert)
         ]
         return bool(notes) and notes[-1].fields["status"] == "resolved"
 
@@ -411,8 +407,7 @@ class ExperimentRun:
         verdict = judge(
             self.experiment,
             observed,
-            self.deadlines["detect"],
-            self.deadlines["resolve"].total_s,
+            self.deadlines,
             answers,
             self._alert_services(),
         )
@@ -515,11 +510,8 @@ class ExperimentRun:
                 "deliberate_breakage": self._deliberate_breakage(),
                 "verdict": _verdict_dict(verdict),
                 "deadlines": {
-                    "detect": {
-                        k: _deadline_dict(v)
-                        for k, v in self.deadlines["detect"].items()
-                    },
-                    "resolve": _deadline_dict(self.deadlines["resolve"]),
+                    kind: {key: _deadline_dict(d) for key, d in per_alert.items()}
+                    for kind, per_alert in self.deadlines.items()
                 },
                 "load": load_result.as_dict() if load_result else None,
                 "integrity": [r.as_dict() for r in self._parts.get("integrity", [])],

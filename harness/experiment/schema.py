@@ -4,6 +4,7 @@ Every error names the file and line, the field, the value found and what
 would be accepted, and nothing is injected until the whole file is valid.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,22 @@ class AlertExpectation:
     name: str
     fires: bool
     resolves: bool
+    # Which rule of the name, when it has several (a burn-rate alert has a
+    # page and a ticket rule); None when the name has one severity.
+    severity: str | None = None
+    # Share of the SLI's events the fault makes bad: the burn-rate arithmetic
+    # turns it into how long the alert's windows take to fill.
+    error_ratio: float = 1.0
+    margin_s: float = 0.0
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # name, text it must contain
+    # Firing in Prometheus, yet never notified: an inhibition held it back.
+    inhibited: bool = False
+
+    @property
+    def key(self) -> str:
+        """How reports and measurements name this expectation."""
+        return self.name if self.severity is None else f"{self.name}[{self.severity}]"
 
 
 @dataclass(frozen=True)
@@ -74,12 +91,20 @@ class Experiment:
     alerts: tuple[AlertExpectation, ...]
     runbooks: tuple[RunbookExpectation, ...]
     slo_recovered: SLOExpectation | None
+    # Exactly this many pager incidents opened during the run (None: unchecked).
+    pages: int | None = None
+    # No alert at all may be notified during the whole run (a control run,
+    # or a blip the estate's retries should absorb).
+    no_alerts: bool = False
+    # No alert may be notified during the steady state (alert fatigue).
+    quiet_steady_state: bool = True
 
     @property
     def fault_window_s(self) -> float:
         return max(f.start_after_s + f.duration_s for f in self.faults)
 
 
+EXPECTATIONS = ("alerts", "runbooks", "slo_recovered", "pages", "no_alerts")
 TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults", "expect")
 
 
@@ -92,8 +117,15 @@ def experiment_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experiment:
-    """Read and check one experiment file against the estate and its alerts."""
+def load_experiment(
+    path: Path, estate: Estate, alert_names: Mapping[str, tuple[str, ...]] | set[str]
+) -> Experiment:
+    """Read and check one experiment file against the estate and its alerts.
+
+    alert_names maps each generated alert to the severities of its rules.
+    """
+    if not isinstance(alert_names, Mapping):
+        alert_names = {name: () for name in alert_names}
     doc = Fields(load_located(Path(path)))
     doc.require_known(TOP_FIELDS)
     # Fields are read in the order people write them, so the first error
@@ -113,13 +145,13 @@ def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experi
     steady_services = tuple(_slo_names(steady, "slos", estate))
     faults = tuple(_faults(doc, estate))
     expect = doc.child("expect")
-    expect.require_known(["alerts", "runbooks", "slo_recovered"])
-    if not any(expect.data.get(key) for key in ("alerts", "runbooks", "slo_recovered")):
+    expect.require_known([*EXPECTATIONS, "quiet_steady_state"])
+    if not any(expect.data.get(key) not in (None, False) for key in EXPECTATIONS):
         # An experiment that expects nothing would pass whatever happened.
         doc.fail(
             ("expect",),
             expect.data,
-            "at least one of alerts, runbooks or slo_recovered",
+            "at least one of " + ", ".join(EXPECTATIONS),
         )
     experiment = Experiment(
         name=name,
@@ -133,6 +165,11 @@ def load_experiment(path: Path, estate: Estate, alert_names: set[str]) -> Experi
         alerts=tuple(_alerts(expect, alert_names)),
         runbooks=tuple(_runbooks(expect, estate)),
         slo_recovered=_slo_recovered(expect, estate),
+        pages=expect.get(
+            "pages", int, None, check=lambda v: v >= 0, accepted="an integer >= 0"
+        ),
+        no_alerts=expect.get("no_alerts", bool, False),
+        quiet_steady_state=expect.get("quiet_steady_state", bool, True),
     )
     return experiment
 
@@ -218,31 +255,116 @@ def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
     return faults
 
 
-def _alerts(expect: Fields, alert_names: set[str]) -> list[AlertExpectation]:
-    alerts = []
-    for entry in expect.items("alerts", []):
-        entry.require_known(["name", "fires", "resolves"])
-        name = entry.get("name", str)
-        if name not in alert_names:
-            entry.fail(
-                entry.here + ("name",),
-                name,
-                "an alert the estate defines: " + ", ".join(sorted(alert_names)),
-            )
-        fires = entry.get("fires", bool, True)
-        resolves = entry.get("resolves", bool, fires)
-        if resolves and not fires:
-            entry.fail(
-                entry.here + ("resolves",),
-                True,
-                "false (or nothing) when fires is false: an alert that "
-                "never fires cannot resolve",
-            )
-        alerts.append(AlertExpectation(name, fires, resolves))
+def _alerts(
+    expect: Fields, alert_names: Mapping[str, tuple[str, ...]]
+) -> list[AlertExpectation]:
+    alerts = [_alert(entry, alert_names) for entry in expect.items("alerts", [])]
     _unique(
-        [a.name for a in alerts], "alert", expect.doc.where(expect.here + ("alerts",))
+        [a.key for a in alerts], "alert", expect.doc.where(expect.here + ("alerts",))
     )
     return alerts
+
+
+ALERT_FIELDS = (
+    "name",
+    "severity",
+    "fires",
+    "resolves",
+    "inhibited",
+    "error_ratio",
+    "margin_s",
+    "labels",
+    "annotations",
+)
+
+
+def _alert(
+    entry: Fields, alert_names: Mapping[str, tuple[str, ...]]
+) -> AlertExpectation:
+    entry.require_known(ALERT_FIELDS)
+    name = entry.get("name", str)
+    if name not in alert_names:
+        entry.fail(
+            entry.here + ("name",),
+            name,
+            "an alert the estate defines: " + ", ".join(sorted(alert_names)),
+        )
+    inhibited = entry.get("inhibited", bool, False)
+    fires = entry.get("fires", bool, not inhibited)
+    if inhibited and fires:
+        entry.fail(
+            entry.here + ("fires",),
+            True,
+            "false (or nothing) when inhibited is true: an inhibited alert "
+            "fires in Prometheus but is never notified",
+        )
+    resolves = entry.get("resolves", bool, fires)
+    if resolves and not fires:
+        entry.fail(
+            entry.here + ("resolves",),
+            True,
+            "false (or nothing) when fires is false: an alert that "
+            "never fires cannot resolve",
+        )
+    return AlertExpectation(
+        name=name,
+        fires=fires,
+        resolves=resolves,
+        severity=_severity(entry, alert_names[name]),
+        error_ratio=entry.number("error_ratio", 1.0, minimum=0.0001, maximum=1),
+        margin_s=entry.number("margin_s", 0.0, maximum=MAX_PHASE_S),
+        labels=tuple(_string_map(entry, "labels").items()),
+        annotations=tuple(_annotations(entry).items()),
+        inhibited=inhibited,
+    )
+
+
+def _severity(entry: Fields, severities: tuple[str, ...]) -> str | None:
+    if len(severities) <= 1:
+        if "severity" in entry.data and entry.data["severity"] not in severities:
+            entry.fail(
+                entry.here + ("severity",),
+                entry.data["severity"],
+                f"the alert's only severity ({', '.join(severities) or 'none'}), "
+                "or nothing",
+            )
+        return None
+    # A name with a page and a ticket rule means the page unless told.
+    default = "page" if "page" in severities else severities[0]
+    return entry.choice("severity", severities, default)
+
+
+def _string_map(entry: Fields, key: str) -> dict[str, str]:
+    value = entry.get(key, dict, {})
+    for label, text in value.items():
+        if not isinstance(label, str) or not isinstance(text, str):
+            entry.fail(
+                entry.here + (key, label),
+                text,
+                "text (quote numbers and booleans), such as service: claims-api",
+            )
+    return dict(value)
+
+
+def _annotations(entry: Fields) -> dict[str, str]:
+    """A list of annotation names that must be non-empty, or name: text to contain."""
+    value = entry.data.get("annotations", [])
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            entry.fail(
+                entry.here + ("annotations",),
+                value,
+                "a list of annotation names, or a mapping of name: text it contains",
+            )
+        return {name: "" for name in value}
+    if isinstance(value, dict):
+        return _string_map(entry, "annotations")
+    entry.fail(
+        entry.here + ("annotations",),
+        value,
+        "a list of annotation names, or a mapping of name: text it contains",
+    )
+    return {}
 
 
 def _runbooks(expect: Fields, estate: Estate) -> list[RunbookExpectation]:

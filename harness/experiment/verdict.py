@@ -94,27 +94,30 @@ class _Checks:
 def judge(
     experiment: Experiment,
     observed: Observed,
-    detect_deadlines: dict,
-    resolve_deadline_s: float,
+    deadlines: dict,
     runbook_answers: dict,
     alert_services: dict | None = None,
 ) -> Verdict:
-    """Compare every expectation with what was observed."""
+    """Compare every expectation with what was observed.
+
+    deadlines: {"detect": {key: Deadline}, "floor": {...}, "resolve": {...}},
+    keyed by each alert expectation's key.
+    """
     injected = observed.first("fault_injected")
     if injected is None:
         return Verdict(Status.ERROR, reason="no fault was injected")
     checks = _Checks()
     checks.measurements["fault_injected_s"] = injected.t_s
+    if experiment.quiet_steady_state:
+        _check_quiet_steady_state(observed, checks)
+    if experiment.no_alerts:
+        _check_no_alerts(observed, checks)
     for alert in experiment.alerts:
         _check_alert(
-            alert,
-            observed,
-            injected.t_s,
-            detect_deadlines,
-            resolve_deadline_s,
-            alert_services or {},
-            checks,
+            alert, observed, injected.t_s, deadlines, alert_services or {}, checks
         )
+    if experiment.pages is not None:
+        _check_pages(experiment.pages, observed, checks)
     mitigated_s = _check_runbooks(
         experiment, observed, injected.t_s, runbook_answers, checks
     )
@@ -127,42 +130,205 @@ def judge(
     )
 
 
-def _check_alert(
-    alert,
-    observed,
-    injected_s,
-    deadlines,
-    resolve_deadline_s,
-    alert_services,
-    checks: _Checks,
-) -> None:
-    fired = observed.first(
-        "alert_notified", injected_s, alertname=alert.name, status="firing"
+def notification_matches(event: Event, alert) -> bool:
+    """Whether a journal event is a notification of the alert an expectation names."""
+    if event.kind != "alert_notified" or event.fields.get("alertname") != alert.name:
+        return False
+    if alert.severity is not None and event.fields.get("severity") != alert.severity:
+        return False
+    labels = event.fields.get("labels") or {"service": event.fields.get("service")}
+    return all(labels.get(k) == v for k, v in alert.labels)
+
+
+def _notified(observed: Observed, alert, after_s: float, status: str) -> Event | None:
+    for event in observed.events:
+        if (
+            event.t_s >= after_s
+            and notification_matches(event, alert)
+            and event.fields.get("status") == status
+        ):
+            return event
+    return None
+
+
+def _firing_notes(observed: Observed, from_s: float, until_s: float) -> list[Event]:
+    return [
+        e
+        for e in observed.events
+        if e.kind == "alert_notified"
+        and e.fields.get("status") == "firing"
+        and from_s <= e.t_s <= until_s
+    ]
+
+
+def _describe_notes(notes: list[Event], origin_s: float) -> str:
+    shown = ", ".join(
+        f"{e.fields.get('alertname')}"
+        f"{{service={e.fields.get('service', '')}}} at {e.t_s - origin_s:.1f} s"
+        for e in notes[:5]
     )
-    if not alert.fires:
-        _check_silent(alert.name, fired, observed, injected_s, alert_services, checks)
+    more = f" and {len(notes) - 5} more" if len(notes) > 5 else ""
+    return f"notified firing: {shown}{more}"
+
+
+def _check_quiet_steady_state(observed: Observed, checks: _Checks) -> None:
+    started = observed.first("load_started")
+    ended = observed.first("steady_state_checked")
+    if started is None or ended is None:
         return
-    deadline = deadlines[alert.name]
-    expectation = f"alert {alert.name} fires"
+    notes = _firing_notes(observed, started.t_s, ended.t_s)
+    checks.add(
+        not notes,
+        "no alert fires during the steady state",
+        "no firing notification before the first fault",
+        _describe_notes(notes, started.t_s) + " after the load started"
+        if notes
+        else "none",
+    )
+
+
+def _check_no_alerts(observed: Observed, checks: _Checks) -> None:
+    notes = _firing_notes(observed, float("-inf"), float("inf"))
+    injected = observed.first("fault_injected")
+    checks.add(
+        not notes,
+        "no alert fires at all",
+        "no firing notification during the whole run",
+        _describe_notes(notes, injected.t_s) + " after the first injection"
+        if notes
+        else "none",
+    )
+
+
+def _check_pages(expected: int, observed: Observed, checks: _Checks) -> None:
+    opened = {}
+    for event in observed.events:
+        if event.kind == "page_received" and event.fields.get("action") in (
+            "trigger",
+            "create",
+        ):
+            opened.setdefault(event.fields.get("key"), event)
+    summaries = "; ".join(
+        f"{e.fields.get('integration')} {e.fields.get('summary', '')!r}"
+        for e in opened.values()
+    )
+    checks.add(
+        len(opened) == expected,
+        "the pager opens the expected incidents",
+        f"exactly {expected} incident(s)",
+        f"{len(opened)} incident(s)" + (f": {summaries}" if summaries else ""),
+    )
+
+
+def _check_alert(alert, observed, injected_s, deadlines, alert_services, checks):
+    if alert.inhibited:
+        _check_inhibited(alert, observed, injected_s, checks)
+        return
+    fired = _notified(observed, alert, injected_s, "firing")
+    if not alert.fires:
+        _check_silent(alert, fired, observed, injected_s, alert_services, checks)
+        return
+    deadline = deadlines["detect"][alert.key]
+    floor = deadlines.get("floor", {}).get(alert.key)
+    expectation = f"alert {alert.key} fires"
     predicted = f"firing notified within {deadline.total_s:.1f} s of injection"
     if fired is None:
-        checks.add(False, expectation, predicted, "it was never notified")
+        checks.add(False, expectation, predicted, _never_notified(alert, observed))
         return
     detect_s = round(fired.t_s - injected_s, 3)
-    checks.measure("time_to_detect_s", alert.name, detect_s)
-    checks.measure("detect_deadline_s", alert.name, deadline.total_s)
+    checks.measure("time_to_detect_s", alert.key, detect_s)
+    checks.measure("detect_deadline_s", alert.key, deadline.total_s)
+    if floor is not None:
+        checks.measure("detect_floor_s", alert.key, floor.total_s)
     checks.add(
         detect_s <= deadline.total_s,
         expectation,
         predicted,
         f"notified after {detect_s:.2f} s",
     )
+    if alert.labels or alert.annotations:
+        _check_context(alert, fired, checks)
     if alert.resolves:
-        _check_resolved(alert.name, fired.t_s, observed, resolve_deadline_s, checks)
+        _check_resolved(alert, fired.t_s, observed, deadlines, checks)
 
 
-def _check_silent(name, fired, observed, injected_s, alert_services, checks) -> None:
-    expectation = f"alert {name} stays silent"
+def _never_notified(alert, observed: Observed) -> str:
+    """Why no notification matched: none at all, or one with other labels."""
+    same_name = [
+        e
+        for e in observed.events
+        if e.kind == "alert_notified" and e.fields.get("alertname") == alert.name
+    ]
+    if not same_name:
+        return "it was never notified"
+    seen = same_name[0].fields
+    labels = seen.get("labels") or {"service": seen.get("service")}
+    return (
+        f"never notified with severity {alert.severity or 'any'} and labels "
+        f"{dict(alert.labels)!r}; notified with severity "
+        f"{seen.get('severity', '')!r} and labels {labels!r}"
+    )
+
+
+def _check_context(alert, fired: Event, checks: _Checks) -> None:
+    labels = fired.fields.get("labels") or {}
+    annotations = fired.fields.get("annotations") or {}
+    wrong = [
+        f"label {k}={labels.get(k)!r} (expected {v!r})"
+        for k, v in alert.labels
+        if labels.get(k) != v
+    ]
+    for name, text in alert.annotations:
+        value = annotations.get(name, "")
+        if not value.strip():
+            wrong.append(f"annotation {name} missing or empty")
+        elif text and text not in value:
+            wrong.append(f"annotation {name}={value[:200]!r} lacks {text!r}")
+    wanted = [f"{k}={v}" for k, v in alert.labels] + [
+        f"{name}" + (f" containing {text!r}" if text else "")
+        for name, text in alert.annotations
+    ]
+    checks.add(
+        not wrong,
+        f"alert {alert.key} carries its context",
+        "labels and annotations " + ", ".join(wanted),
+        "; ".join(wrong) if wrong else "all present",
+    )
+
+
+def _check_inhibited(alert, observed, injected_s, checks: _Checks) -> None:
+    expectation = f"alert {alert.key} is inhibited"
+    predicted = "firing in Prometheus, never notified"
+    service = dict(alert.labels).get("service")
+    firing = [
+        e
+        for e in observed.events
+        if e.kind == "alert_firing"
+        and e.t_s >= injected_s
+        and e.fields.get("alertname") == alert.name
+        and (service is None or e.fields.get("service") == service)
+        and (alert.severity is None or e.fields.get("severity") == alert.severity)
+    ]
+    notified = _notified(observed, alert, injected_s, "firing")
+    if notified is not None:
+        observed_text = (
+            f"notified firing {notified.t_s - injected_s:.1f} s after injection"
+        )
+    elif not firing:
+        observed_text = (
+            "it never fired in Prometheus, so nothing was there to inhibit: "
+            "silence proves nothing"
+        )
+    else:
+        observed_text = (
+            f"fired in Prometheus {firing[0].t_s - injected_s:.1f} s after "
+            "injection; never notified"
+        )
+    checks.add(bool(firing) and notified is None, expectation, predicted, observed_text)
+
+
+def _check_silent(alert, fired, observed, injected_s, alert_services, checks) -> None:
+    expectation = f"alert {alert.key} stays silent"
     predicted = "no notification, with traffic reaching the service"
     if fired is not None:
         checks.add(
@@ -172,7 +338,7 @@ def _check_silent(name, fired, observed, injected_s, alert_services, checks) -> 
             f"notified firing {fired.t_s - injected_s:.1f} s after injection",
         )
         return
-    service = alert_services.get(name)
+    service = alert_services.get(alert.key)
     until_s = observed.last_time("fault_rolled_back")
     samples = [
         ok
@@ -191,17 +357,16 @@ def _check_silent(name, fired, observed, injected_s, alert_services, checks) -> 
     checks.add(True, expectation, predicted, "no notification")
 
 
-def _check_resolved(name, fired_s, observed, deadline_s, checks: _Checks) -> None:
+def _check_resolved(alert, fired_s, observed, deadlines, checks: _Checks) -> None:
+    deadline_s = deadlines["resolve"][alert.key].total_s
     rolled_back_s = observed.last_time("fault_rolled_back")
-    resolved = observed.first(
-        "alert_notified", fired_s, alertname=name, status="resolved"
-    )
-    expectation = f"alert {name} resolves"
+    resolved = _notified(observed, alert, fired_s, "resolved")
+    expectation = f"alert {alert.key} resolves"
     predicted = f"resolved within {deadline_s:.1f} s of the fault's rollback"
     if resolved is None:
         checks.add(False, expectation, predicted, "no resolved notification arrived")
         return
-    checks.measure("resolved_s", name, resolved.t_s)
+    checks.measure("resolved_s", alert.key, resolved.t_s)
     if rolled_back_s is None or resolved.t_s <= rolled_back_s:
         checks.add(True, expectation, predicted, "resolved before the rollback")
         return

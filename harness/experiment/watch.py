@@ -43,6 +43,11 @@ class _Poller:
         raise NotImplementedError
 
 
+# What tells two alerts apart in the journal: a burn-rate alert has a page and
+# a ticket rule of one name, and an objective per journey of one service.
+_ALERT_KEY = ("alertname", "service", "severity", "slo")
+
+
 class AlertStateWatcher(_Poller):
     """Records each alert's pending, firing and inactive transitions."""
 
@@ -56,14 +61,22 @@ class AlertStateWatcher(_Poller):
         seen = {}
         for alert in self.api.alerts():
             labels = alert.get("labels", {})
-            key = (labels.get("alertname"), labels.get("service", ""))
+            key = tuple(labels.get(name, "") for name in _ALERT_KEY)
             seen[key] = alert.get("state")
         for key, state in seen.items():
             if self._states.get(key) != state:
-                self.journal.record(f"alert_{state}", alertname=key[0], service=key[1])
+                self.journal.record(
+                    f"alert_{state}", **dict(zip(_ALERT_KEY, key, strict=True))
+                )
         for key in set(self._states) - set(seen):
-            self.journal.record("alert_inactive", alertname=key[0], service=key[1])
+            self.journal.record(
+                "alert_inactive", **dict(zip(_ALERT_KEY, key, strict=True))
+            )
         self._states = seen
+
+
+def _named(key: tuple) -> dict[str, str]:
+    return dict(zip(_ALERT_KEY, key, strict=True))
 
 
 class SLOWatcher(_Poller):

@@ -9,69 +9,44 @@ The pieces, in the order an alert travels:
     timing.py        how long that journey may take, term by term
 """
 
-from harness.observe.alertmanager import (
-    AlertmanagerProcess,
-    render_alertmanager_config,
-    write_alertmanager_config,
-)
-from harness.observe.binaries import Binaries, find_binaries
-from harness.observe.checks import (
-    check_alertmanager_config,
-    check_prometheus_config,
-    check_rules,
-    run_rule_tests,
-)
-from harness.observe.durations import render_duration
-from harness.observe.prometheus import (
-    PrometheusAPI,
-    PrometheusProcess,
-    render_prometheus_config,
-    write_prometheus_config,
-)
-from harness.observe.rules import (
-    AlertRule,
-    alert_for_s,
-    alert_names,
-    alert_rules,
-    render_rules,
-    write_rules,
-)
-from harness.observe.timing import Deadline, detection_deadline, resolve_deadline
-from harness.observe.webhook import (
-    AlertEvent,
-    Notification,
-    WebhookPayloadError,
-    WebhookSink,
-    parse_notification,
-)
+import importlib
 
-__all__ = [
-    "AlertEvent",
-    "AlertRule",
-    "AlertmanagerProcess",
-    "Binaries",
-    "Deadline",
-    "Notification",
-    "PrometheusAPI",
-    "PrometheusProcess",
-    "WebhookPayloadError",
-    "WebhookSink",
-    "alert_for_s",
-    "alert_names",
-    "alert_rules",
-    "check_alertmanager_config",
-    "check_prometheus_config",
-    "check_rules",
-    "detection_deadline",
-    "find_binaries",
-    "parse_notification",
-    "render_alertmanager_config",
-    "render_duration",
-    "render_prometheus_config",
-    "render_rules",
-    "resolve_deadline",
-    "run_rule_tests",
-    "write_alertmanager_config",
-    "write_prometheus_config",
-    "write_rules",
-]
+# Names resolve on first use, so importing one submodule (a rule generator,
+# say) does not import every other one and their dependencies.
+_EXPORTS = {
+    "AlertEvent": "harness.observe.webhook",
+    "AlertRule": "harness.observe.rules",
+    "AlertmanagerProcess": "harness.observe.alertmanager",
+    "Binaries": "harness.observe.binaries",
+    "Deadline": "harness.observe.timing",
+    "Notification": "harness.observe.webhook",
+    "PrometheusAPI": "harness.observe.prometheus",
+    "PrometheusProcess": "harness.observe.prometheus",
+    "WebhookPayloadError": "harness.observe.webhook",
+    "WebhookSink": "harness.observe.webhook",
+    "alert_names": "harness.observe.rules",
+    "alert_rules": "harness.observe.rules",
+    "check_alertmanager_config": "harness.observe.checks",
+    "check_prometheus_config": "harness.observe.checks",
+    "check_rules": "harness.observe.checks",
+    "detection_deadline": "harness.observe.timing",
+    "find_binaries": "harness.observe.binaries",
+    "parse_notification": "harness.observe.webhook",
+    "render_alertmanager_config": "harness.observe.alertmanager",
+    "render_duration": "harness.observe.durations",
+    "render_prometheus_config": "harness.observe.prometheus",
+    "render_rules": "harness.observe.rules",
+    "resolve_deadline": "harness.observe.timing",
+    "run_rule_tests": "harness.observe.checks",
+    "write_alertmanager_config": "harness.observe.alertmanager",
+    "write_prometheus_config": "harness.observe.prometheus",
+    "write_rules": "harness.observe.rules",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

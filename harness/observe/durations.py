@@ -23,3 +23,18 @@ def render_duration(seconds: float, field: str) -> str:
     if milliseconds % _MS_PER_S == 0:
         return f"{milliseconds // _MS_PER_S}s"
     return f"{milliseconds}ms"
+
+
+_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def compact_duration(seconds: float, field: str) -> str:
+    """Like render_duration, in the largest whole unit: 3600 -> "1h", 90 -> "90s"."""
+    render_duration(seconds, field)
+    milliseconds = round(seconds * _MS_PER_S)
+    if milliseconds == 0:
+        return "0s"
+    for unit, size in _UNITS:
+        if milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    raise AssertionError("every whole number of ms has a unit")

@@ -143,6 +143,9 @@ class PrometheusProcess:
             f"--config.file={self.config_file}",
             f"--storage.tsdb.path={self.data_dir}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
+            # Alert links ($externalURL) must point where Prometheus listens,
+            # not at the machine's host name.
+            f"--web.external-url={self.url}",
             f"--rules.alert.resend-delay={resend}",
         ]
 

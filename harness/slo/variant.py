@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harness.config import Observability
 from harness.errors import ConfigError
-from harness.observe.durations import render_duration
+from harness.observe.durations import compact_duration
 
 PRODUCTION = "production"
 EXPERIMENT = "experiment"
@@ -34,7 +34,7 @@ class Variant:
 
     def duration(self, production_s: float, field: str) -> str:
         """seconds() as a Prometheus duration string."""
-        return render_duration(self.seconds(production_s), field)
+        return compact_duration(self.seconds(production_s), field)
 
     def window(self, production_s: float, field: str) -> str:
         """A rate window: refused when it holds fewer than 4 scrapes."""
@@ -46,7 +46,7 @@ class Variant:
                 f"fewer than 4 scrapes of {self.scrape_interval_s:g} s; accepted: a "
                 "factor that leaves every window at least 4 scrape intervals long"
             )
-        return render_duration(seconds, field)
+        return compact_duration(seconds, field)
 
 
 def production() -> Variant:

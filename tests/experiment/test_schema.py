@@ -10,7 +10,7 @@ from harness.errors import ConfigError
 from harness.experiment.schema import load_experiment
 
 REPO = Path(__file__).resolve().parents[2]
-ALERTS = {"ClaimsApiHighErrorRate", "ClaimsApiHighLatency", "ServiceDown"}
+ALERTS = {"ClaimsApiAvailabilityBurnRate", "ClaimsApiLatencyBurnRate", "ServiceDown"}
 EXAMPLE = REPO / "experiments" / "claims-customer-latency.yaml"
 
 
@@ -135,10 +135,12 @@ def test_a_missing_field_is_called_missing(tmp_path, estate):
 
 def test_the_same_alert_twice_is_refused(tmp_path, estate):
     data = base()
-    data["expect"]["alerts"].append({"name": "ClaimsApiHighErrorRate", "fires": False})
+    data["expect"]["alerts"].append(
+        {"name": "ClaimsApiAvailabilityBurnRate", "fires": False}
+    )
 
     with pytest.raises(
-        ConfigError, match="alert 'ClaimsApiHighErrorRate' is used twice"
+        ConfigError, match="alert 'ClaimsApiAvailabilityBurnRate' is used twice"
     ):
         load_experiment(write(tmp_path, data), estate, ALERTS)
 
@@ -242,3 +244,66 @@ def test_a_long_value_is_cut_in_the_message(tmp_path, estate):
 
     assert "... (" in str(refused.value)
     assert len(str(refused.value)) < 400
+
+
+def _with_alert(tmp_path, **fields):
+    data = base()
+    data["expect"]["alerts"][0].update(fields)
+    return write(tmp_path, data)
+
+
+def test_alert_context_and_burn_fields_are_read(estate, tmp_path):
+    from harness.experiment.deadlines import load_checked
+
+    path = _with_alert(
+        tmp_path,
+        severity="page",
+        error_ratio=0.5,
+        margin_s=2,
+        labels={"team": "claims-platform"},
+        annotations=["runbook", "dashboard"],
+    )
+
+    alert = load_checked(path, estate).alerts[0]
+
+    assert alert.key == "ClaimsApiAvailabilityBurnRate[page]"
+    assert alert.error_ratio == 0.5 and alert.margin_s == 2
+    assert alert.labels == (("team", "claims-platform"),)
+    assert alert.annotations == (("runbook", ""), ("dashboard", ""))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"severity": "urgent"},
+            r"severity' is 'urgent'; expected one of: page, ticket",
+        ),
+        ({"error_ratio": 1.5}, r"error_ratio' is 1.5; expected a number from"),
+        ({"labels": {"team": 3}}, r"labels.team' is 3; expected text"),
+        ({"annotations": "runbook"}, r"annotations' is 'runbook'; expected a list"),
+        ({"inhibited": True, "fires": True}, r"fires' is true; expected false"),
+        # 5% errors stay under every page threshold: no deadline can exist.
+        ({"error_ratio": 0.05}, r"error_ratio 0.05 for 35 s; the burn-rate arithmetic"),
+        ({"labels": {"team": "payments-platform"}}, r"which no generated rule carries"),
+    ],
+)
+def test_alert_expectations_no_rule_can_meet_are_refused(
+    estate, tmp_path, fields, message
+):
+    from harness.experiment.deadlines import load_checked
+
+    with pytest.raises(ConfigError, match=message):
+        load_checked(_with_alert(tmp_path, **fields), estate)
+
+
+def test_pages_and_no_alerts_are_read(estate, tmp_path):
+    data = base()
+    data["expect"].update(pages=1, no_alerts=False, quiet_steady_state=False)
+
+    exp = load_experiment(write(tmp_path, data), estate, ALERTS)
+
+    assert exp.pages == 1 and not exp.no_alerts and not exp.quiet_steady_state
+    data["expect"]["pages"] = -1
+    with pytest.raises(ConfigError, match=r"expect.pages' is -1; expected an integer"):
+        load_experiment(write(tmp_path, data), estate, ALERTS)

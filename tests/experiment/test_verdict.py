@@ -16,10 +16,13 @@ from harness.experiment.schema import (
 from harness.experiment.verdict import Observed, Status, first_hold, judge
 from harness.report.journal import Event
 
-ALERT = "ClaimsApiHighErrorRate"
+ALERT = "ClaimsApiAvailabilityBurnRate"
 RUNBOOK = "claims-customer-fallback"
-DETECT = {ALERT: SimpleNamespace(total_s=6.0, terms={})}
-RESOLVE_S = 10.0
+DEADLINES = {
+    "detect": {ALERT: SimpleNamespace(total_s=6.0, terms={})},
+    "floor": {ALERT: SimpleNamespace(total_s=3.0, terms={})},
+    "resolve": {ALERT: SimpleNamespace(total_s=10.0, terms={})},
+}
 ANSWERS = {RUNBOOK: (ALERT,)}
 
 
@@ -85,7 +88,7 @@ def observed(events=None, slo=None) -> Observed:
 
 
 def verdict_of(exp=None, obs=None):
-    return judge(exp or experiment(), obs or observed(), DETECT, RESOLVE_S, ANSWERS)
+    return judge(exp or experiment(), obs or observed(), DEADLINES, ANSWERS)
 
 
 def test_a_run_that_meets_every_expectation_passes():
@@ -205,8 +208,7 @@ def test_a_silent_alert_on_a_service_without_traffic_proves_nothing():
     verdict = judge(
         exp,
         observed(events, slo=dark),
-        DETECT,
-        RESOLVE_S,
+        DEADLINES,
         ANSWERS,
         {ALERT: "claims-api"},
     )
@@ -226,8 +228,7 @@ def test_a_silent_alert_with_traffic_holds():
     verdict = judge(
         exp,
         observed(events, slo=slo_series(99, 99)),
-        DETECT,
-        RESOLVE_S,
+        DEADLINES,
         ANSWERS,
         {ALERT: "claims-api"},
     )
@@ -287,3 +288,179 @@ def test_exit_codes():
 )
 def test_first_hold(samples, expected):
     assert first_hold(samples, after_s=0, hold_s=2) == expected
+
+
+def test_an_alert_notified_during_the_steady_state_fails_as_fatigue():
+    events = good_events() + [
+        ev("load_started", 0.0),
+        ev(
+            "alert_notified",
+            4.0,
+            alertname="SLONoData",
+            status="firing",
+            service="payment-api",
+        ),
+        ev("steady_state_checked", 10.0, ok=True),
+    ]
+
+    verdict = verdict_of(obs=observed(events))
+
+    assert [f.expectation for f in verdict.findings] == [
+        "no alert fires during the steady state"
+    ]
+    assert "SLONoData{service=payment-api} at 4.0 s" in verdict.findings[0].observed
+
+
+def test_quiet_steady_state_can_be_waived():
+    events = good_events() + [
+        ev("load_started", 0.0),
+        ev("alert_notified", 4.0, alertname="SLONoData", status="firing"),
+        ev("steady_state_checked", 10.0, ok=True),
+    ]
+
+    verdict = verdict_of(experiment(quiet_steady_state=False), observed(events))
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+
+
+def test_no_alerts_fails_on_any_notification_and_holds_without_one():
+    quiet = experiment(alerts=(), runbooks=(), slo_recovered=None, no_alerts=True)
+    calm = [ev("fault_injected", 10.0), ev("fault_rolled_back", 13.0)]
+
+    assert verdict_of(quiet, observed(calm)).status is Status.PASSED
+    noisy = calm + [ev("alert_notified", 12.0, alertname="X", status="firing")]
+    failed = verdict_of(quiet, observed(noisy))
+    assert failed.status is Status.FAILED
+    assert failed.findings[0].expectation == "no alert fires at all"
+
+
+def _page(t_s, key, action="trigger"):
+    return ev(
+        "page_received",
+        t_s,
+        integration="pagerduty",
+        key=key,
+        action=action,
+        summary="s",
+    )
+
+
+@pytest.mark.parametrize(
+    ("keys", "held"), [(["a"], True), (["a", "b"], False), ([], False)]
+)
+def test_the_pager_must_open_exactly_the_expected_incidents(keys, held):
+    pages = [_page(15.0 + i, key) for i, key in enumerate(keys)]
+    pages += [_page(16.0, "a", "trigger"), _page(30.0, "a", "resolve")] if keys else []
+
+    verdict = verdict_of(experiment(pages=1), observed(good_events() + pages))
+
+    check = next(c for c in verdict.checks if "pager" in c.expectation)
+    assert check.held is held
+    assert check.observed.startswith(f"{len(set(keys))} incident(s)")
+
+
+def _inhibited_expectation():
+    return AlertExpectation(
+        ALERT,
+        fires=False,
+        resolves=False,
+        inhibited=True,
+        labels=(("service", "claims-api"),),
+    )
+
+
+def test_an_inhibited_alert_must_fire_in_prometheus_and_never_be_notified():
+    exp = experiment(
+        alerts=(_inhibited_expectation(),), runbooks=(), slo_recovered=None
+    )
+    firing = ev(
+        "alert_firing", 13.0, alertname=ALERT, service="claims-api", severity="page"
+    )
+    base = [ev("fault_injected", 10.0), ev("fault_rolled_back", 40.0)]
+
+    assert verdict_of(exp, observed(base + [firing])).status is Status.PASSED
+    notified = ev(
+        "alert_notified",
+        14.0,
+        alertname=ALERT,
+        status="firing",
+        labels={"service": "claims-api"},
+    )
+    leaked = verdict_of(exp, observed(base + [firing, notified]))
+    assert leaked.status is Status.FAILED
+    assert "notified firing 4.0 s" in leaked.findings[0].observed
+    never = verdict_of(exp, observed(base))
+    assert never.status is Status.FAILED
+    assert "never fired in Prometheus" in never.findings[0].observed
+
+
+def test_labels_and_annotations_are_checked_on_the_firing_notification():
+    alert = AlertExpectation(
+        ALERT,
+        fires=True,
+        resolves=True,
+        labels=(("team", "claims-platform"),),
+        annotations=(("runbook", "claims-customer-fallback"), ("dashboard", "")),
+    )
+    exp = experiment(alerts=(alert,))
+    events = good_events()
+    events[4] = ev(
+        "alert_notified",
+        22.0,
+        alertname=ALERT,
+        status="resolved",
+        labels={"team": "claims-platform"},
+    )
+    events[1] = ev(
+        "alert_notified",
+        14.0,
+        alertname=ALERT,
+        status="firing",
+        labels={"team": "claims-platform"},
+        annotations={
+            "runbook": "config/runbooks/claims-customer-fallback.yaml",
+            "dashboard": "http://127.0.0.1:9090/graph",
+        },
+    )
+    assert verdict_of(exp, observed(events)).status is Status.PASSED, verdict_of(
+        exp, observed(events)
+    ).explain()
+
+    events[1] = ev(
+        "alert_notified",
+        14.0,
+        alertname=ALERT,
+        status="firing",
+        labels={"team": "claims-platform"},
+        annotations={"runbook": "", "dashboard": "x"},
+    )
+    verdict = verdict_of(exp, observed(events))
+    context = next(c for c in verdict.checks if "context" in c.expectation)
+    assert not context.held
+    assert context.observed == "annotation runbook missing or empty"
+
+    events[1] = ev(
+        "alert_notified",
+        14.0,
+        alertname=ALERT,
+        status="firing",
+        labels={"team": "payments-platform"},
+    )
+    verdict = verdict_of(exp, observed(events))
+    assert verdict.findings[0].expectation == f"alert {ALERT} fires"
+    assert "labels {'team': 'payments-platform'}" in verdict.findings[0].observed
+
+
+def test_a_severity_tells_page_from_ticket_of_one_name():
+    page = AlertExpectation(ALERT, fires=True, resolves=False, severity="page")
+    exp = experiment(alerts=(page,), runbooks=(), slo_recovered=None)
+    deadlines = {"detect": {f"{ALERT}[page]": SimpleNamespace(total_s=6.0, terms={})}}
+    ticket_only = [
+        ev("fault_injected", 10.0),
+        ev("alert_notified", 12.0, alertname=ALERT, status="firing", severity="ticket"),
+    ]
+
+    verdict = judge(exp, observed(ticket_only), deadlines, ANSWERS)
+
+    assert verdict.status is Status.FAILED
+    assert verdict.findings[0].expectation == f"alert {ALERT}[page] fires"

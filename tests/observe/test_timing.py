@@ -1,7 +1,11 @@
 import pytest
 
 from harness.config import Observability
-from harness.observe import detection_deadline, resolve_deadline
+from harness.observe.timing import (
+    detection_deadline,
+    detection_floor,
+    resolve_deadline,
+)
 
 OBS = Observability(
     scrape_interval_s=1,
@@ -16,10 +20,11 @@ OBS = Observability(
 
 
 def test_detection_terms_are_in_the_order_they_happen():
-    deadline = detection_deadline(OBS, for_s=2, fault_effect_s=1.0)
+    deadline = detection_deadline(OBS, for_s=2, fault_effect_s=1.0, window_fill_s=8.64)
 
     assert deadline.terms == {
         "fault_effect_s": 1.0,
+        "window_fill_s": 8.64,
         "scrape_s": 2,
         "evaluation_s": 1,
         "for_s": 2,
@@ -28,7 +33,30 @@ def test_detection_terms_are_in_the_order_they_happen():
         "group_interval_s": 0.1,
         "delivery_tolerance_s": 1.5,
     }
-    assert deadline.total_s == pytest.approx(8.6)
+    assert deadline.total_s == pytest.approx(8.6 + 8.64)
+
+
+def test_a_stated_margin_is_its_own_term():
+    deadline = detection_deadline(OBS, for_s=2, fault_effect_s=0, margin_s=3)
+
+    assert deadline.terms["margin_s"] == 3
+    assert deadline.total_s == pytest.approx(7.6 + 3)
+
+
+def test_the_floor_waits_on_no_clock():
+    floor = detection_floor(OBS, for_s=2, fault_effect_s=1.0, window_fill_s=8.64)
+
+    assert floor.terms == {
+        "fault_effect_s": 1.0,
+        "window_fill_s": 8.64,
+        "for_s": 2,
+        "group_wait_s": 0,
+    }
+    assert floor.total_s < detection_deadline(OBS, 2, 1.0, 8.64).total_s
+
+
+def test_resolve_deadline_uses_a_given_window():
+    assert resolve_deadline(OBS, window_s=28.2).terms["rate_window_s"] == 28.2
 
 
 def test_for_is_rounded_up_to_whole_evaluations():

@@ -15,7 +15,7 @@ ZERO = "0001-01-01T00:00:00Z"
 def _alert(status="firing", fingerprint="a1", ends=ZERO, service="claims-api"):
     return {
         "status": status,
-        "labels": {"alertname": "ClaimsApiHighErrorRate", "service": service},
+        "labels": {"alertname": "ClaimsApiAvailabilityBurnRate", "service": service},
         "annotations": {"summary": "claims-api: 50% of requests answered 5xx"},
         "startsAt": STARTS,
         "endsAt": ends,
@@ -27,12 +27,12 @@ def _alert(status="firing", fingerprint="a1", ends=ZERO, service="claims-api"):
 def _payload(*alerts, status="firing"):
     return {
         "version": "4",
-        "groupKey": '{}:{alertname="ClaimsApiHighErrorRate"}',
+        "groupKey": '{}:{alertname="ClaimsApiAvailabilityBurnRate"}',
         "truncatedAlerts": 0,
         "status": status,
         "receiver": "harness-webhook",
-        "groupLabels": {"alertname": "ClaimsApiHighErrorRate"},
-        "commonLabels": {"alertname": "ClaimsApiHighErrorRate"},
+        "groupLabels": {"alertname": "ClaimsApiAvailabilityBurnRate"},
+        "commonLabels": {"alertname": "ClaimsApiAvailabilityBurnRate"},
         "commonAnnotations": {},
         "externalURL": "http://127.0.0.1:9093",
         "alerts": list(alerts),
@@ -54,7 +54,7 @@ def test_zero_ends_at_means_still_firing():
 
     assert event.firing and event.ends_at is None
     assert event.starts_at == datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    assert event.alertname == "ClaimsApiHighErrorRate"
+    assert event.alertname == "ClaimsApiAvailabilityBurnRate"
     assert event.labels["service"] == "claims-api"
 
 
@@ -133,7 +133,7 @@ def test_wait_for_returns_an_event_already_received_or_times_out(sink):
     httpx.post(sink.url, json=_payload(_alert()), timeout=5)
 
     assert sink.wait_for(lambda e: e.firing, timeout_s=1).fingerprint == "a1"
-    with pytest.raises(TimeoutError, match="ClaimsApiHighErrorRate"):
+    with pytest.raises(TimeoutError, match="ClaimsApiAvailabilityBurnRate"):
         sink.wait_for(lambda e: e.status == "resolved", timeout_s=0.2)
 
 

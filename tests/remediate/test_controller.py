@@ -10,7 +10,7 @@ from harness.report.journal import Journal
 RUNBOOK = Runbook(
     name="fallback",
     description="",
-    answers=("ClaimsApiHighErrorRate",),
+    answers=("ClaimsApiAvailabilityBurnRate",),
     actions=(
         RunbookAction(
             "set_fallback",
@@ -48,7 +48,7 @@ def test_repeated_notifications_run_the_runbook_once(tmp_path):
     ctl, journal = controller(tmp_path, executor)
 
     for _ in range(5):
-        ctl.on_alert("ClaimsApiHighErrorRate", "fp1", "firing")
+        ctl.on_alert("ClaimsApiAvailabilityBurnRate", "fp1", "firing")
     ctl.shutdown()
 
     assert len(executor.calls) == 1
@@ -59,8 +59,8 @@ def test_resolved_and_unrelated_alerts_run_nothing(tmp_path):
     executor = RecordingExecutor()
     ctl, _ = controller(tmp_path, executor)
 
-    ctl.on_alert("ClaimsApiHighErrorRate", "fp1", "resolved")
-    ctl.on_alert("PolicyApiHighLatency", "fp2", "firing")
+    ctl.on_alert("ClaimsApiAvailabilityBurnRate", "fp1", "resolved")
+    ctl.on_alert("PolicyApiLatencyBurnRate", "fp2", "firing")
     ctl.shutdown()
 
     assert executor.calls == []
@@ -70,7 +70,7 @@ def test_a_disabled_runbook_is_recorded_as_skipped(tmp_path):
     executor = RecordingExecutor()
     ctl, journal = controller(tmp_path, executor, disabled=("fallback",))
 
-    ctl.on_alert("ClaimsApiHighErrorRate", "fp1", "firing")
+    ctl.on_alert("ClaimsApiAvailabilityBurnRate", "fp1", "firing")
     ctl.shutdown()
 
     assert executor.calls == []
@@ -82,7 +82,7 @@ def test_a_disabled_runbook_is_recorded_as_skipped(tmp_path):
 def test_a_failing_action_is_recorded_not_finished(tmp_path):
     ctl, journal = controller(tmp_path, RecordingExecutor(fail=True))
 
-    ctl.on_alert("ClaimsApiHighErrorRate", "fp1", "firing")
+    ctl.on_alert("ClaimsApiAvailabilityBurnRate", "fp1", "firing")
     ctl.shutdown()
 
     assert journal.events("runbook_finished") == []
