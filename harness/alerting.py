@@ -63,8 +63,9 @@ def load_alerting(path: Path, teams: Iterable[str], fallback_team: str) -> Alert
     section = doc.child("teams")
     for name in section.data:
         if name not in known:
-            section.fail(
-                section.here + (name,), name, f"a team of estate.yaml: {_list(known)}"
+            raise ConfigError(
+                f"{section.doc.where(section.here + (name,))}: team {name!r} under "
+                f"'teams' is not a team of estate.yaml; known teams: {_list(known)}"
             )
     pagers = {}
     for name in known:

@@ -186,7 +186,7 @@ def read_pagerduty(body: Any) -> EventParts:
 
 
 def _pd_payload(check: _Checker, event: dict, required: bool) -> dict:
-    if "payload" not in event and not required:
+    if event.get("payload") is None and not required:
         return {}
     payload = check.mapping(event.get("payload"), "payload")
     if not required:
