@@ -4,13 +4,15 @@ The pieces, in the order an alert travels:
 
     rules.py         SLOs and teams -> Prometheus alert rules
     prometheus.py    prometheus.yml, the Prometheus process, its query API
-    alertmanager.py  alertmanager.yml and the Alertmanager process
+    alertmanager.py  alertmanager.yml (routes, grouping, inhibition), the process
     webhook.py       the endpoint Alertmanager notifies
+    pager.py         the PagerDuty and Opsgenie stand-in Alertmanager pages
     timing.py        how long that journey may take, term by term
 """
 
 from harness.observe.alertmanager import (
     AlertmanagerProcess,
+    GroupTiming,
     render_alertmanager_config,
     write_alertmanager_config,
 )
@@ -22,6 +24,7 @@ from harness.observe.checks import (
     run_rule_tests,
 )
 from harness.observe.durations import render_duration
+from harness.observe.pager import Incident, PagerEvent, PagerStub
 from harness.observe.prometheus import (
     PrometheusAPI,
     PrometheusProcess,
@@ -51,7 +54,11 @@ __all__ = [
     "AlertmanagerProcess",
     "Binaries",
     "Deadline",
+    "GroupTiming",
+    "Incident",
     "Notification",
+    "PagerEvent",
+    "PagerStub",
     "PrometheusAPI",
     "PrometheusProcess",
     "WebhookPayloadError",

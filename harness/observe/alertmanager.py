@@ -2,7 +2,7 @@
 
 The rendered route tree, from config/alerting.yaml and the estate's teams:
 
-    root (the webhook; reached only by an alert no child takes)
+    root (the webhook, though its first child already takes every alert)
     ├── every alert ──► harness-webhook, continue     by alertname, service
     ├── severity="page" ──► (by service)
     │     ├── team="claims-platform" ──► claims-platform-pager

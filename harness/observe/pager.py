@@ -346,34 +346,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        parts = [unquote(p) for p in url.path.strip("/").split("/")]
-        query = parse_qs(url.query)
-        if parts == ["v2", "enqueue"]:
-            self._only(method, "POST", self._pagerduty)
-        elif parts == ["v2", "alerts"]:
-            self._only(method, "POST", lambda: self._opsgenie_create())
-        elif len(parts) == 4 and parts[:2] == ["v2", "alerts"] and parts[3] == "close":
-            self._only(method, "POST", lambda: self._opsgenie_close(parts[2], query))
-        elif (
-            len(parts) == 4
-            and parts[:2] == ["v2", "alerts"]
-            and parts[3]
-            in (
-                "message",
-                "description",
-            )
-        ):
-            self._only(
-                method, "PUT", lambda: self._opsgenie_update(parts[2], parts[3], query)
-            )
-        else:
+        parts = [unquote(part) for part in url.path.strip("/").split("/")]
+        route = self._route(parts, parse_qs(url.query))
+        if route is None:
             self._json(404, {"message": f"no such endpoint: {method} {url.path}"})
-
-    def _only(self, method: str, allowed: str, serve: Callable[[], None]) -> None:
+            return
+        allowed, serve = route
         if method != allowed:
             self._json(405, {"message": f"{method} is not served here; use {allowed}"})
             return
         serve()
+
+    def _route(
+        self, parts: list[str], query: dict
+    ) -> tuple[str, Callable[[], None]] | None:
+        """The method a path is served with and what serves it; None if no API."""
+        if parts == ["v2", "enqueue"]:
+            return "POST", self._pagerduty
+        if parts == ["v2", "alerts"]:
+            return "POST", self._opsgenie_create
+        if len(parts) != 4 or parts[:2] != ["v2", "alerts"]:
+            return None
+        identifier, verb = parts[2], parts[3]
+        if verb == "close":
+            return "POST", lambda: self._opsgenie_close(identifier, query)
+        if verb in ("message", "description"):
+            return "PUT", lambda: self._opsgenie_update(identifier, verb, query)
+        return None
 
     def _pagerduty(self) -> None:
         body = self._body(_pd_refusal)
@@ -391,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _opsgenie_create(self) -> None:
-        self._opsgenie(lambda body, key: read_opsgenie_create(body, key))
+        self._opsgenie(read_opsgenie_create)
 
     def _opsgenie_close(self, identifier: str, query: dict) -> None:
         self._opsgenie(

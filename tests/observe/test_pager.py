@@ -223,9 +223,13 @@ def test_a_body_over_the_limit_is_413_and_not_read(stub):
 def test_unknown_paths_and_methods_are_4xx_naming_them(stub):
     missing = httpx.post(f"{stub.url}/v1/enqueue", json={}, timeout=5)
     wrong = httpx.get(f"{stub.url}/v2/enqueue", timeout=5)
+    verb = opsgenie(stub, "/v2/alerts/a/acknowledge", {})
+    put = opsgenie(stub, "/v2/alerts/a/close", {}, method="PUT")
 
     assert missing.status_code == 404
     assert "POST /v1/enqueue" in missing.json()["message"]
+    assert verb.status_code == 404
+    assert put.status_code == 405
     assert wrong.status_code == 405
     assert "use POST" in wrong.json()["message"]
 
