@@ -1,13 +1,15 @@
 """The estate under test, as declared in config/.
 
 Reads estate.yaml (services, externals, dependency edges), slos.yaml,
-observability.yaml and runbooks/*.yaml into frozen values, refusing anything
-it cannot use with the file, line, field and value.
+observability.yaml, alerting.yaml (who is paged) and runbooks/*.yaml into
+frozen values, refusing anything it cannot use with the file, line, field and
+value.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.alerting import Alerting, load_alerting
 from harness.edge_policies import merge, read_policy
 from harness.errors import ConfigError
 from harness.fields import Fields
@@ -101,9 +103,19 @@ class Estate:
     observability: Observability
     runbooks: dict[str, Runbook]
     seed: Seed
+    alerting: Alerting
     front_routes: bool = True
     slo_specs: SLOSpecs | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def service_edges(self) -> list[tuple[str, str]]:
+        """(caller, callee) for every call between two services of the estate."""
+        return [
+            (service.name, callee)
+            for service in self.services.values()
+            for callee in service.calls
+        ]
 
     def route_for(self, caller: str, upstream: str) -> Route:
         return self.routes[f"{caller}_to_{upstream}"]
@@ -138,9 +150,10 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     services = _services(estate_doc, externals)
     routes = _routes(estate_doc, services)
     slo_specs = load_slo_specs(config_dir / "slos.yaml", list(services))
+    team = estate_doc.get("team", str)
     return Estate(
         config_dir=config_dir,
-        team=estate_doc.get("team", str),
+        team=team,
         services=services,
         externals=externals,
         routes=routes,
@@ -149,6 +162,11 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         observability=_observability(config_dir / "observability.yaml"),
         runbooks=load_runbooks(config_dir / "runbooks"),
         seed=_seed(estate_doc.child("seed")),
+        alerting=load_alerting(
+            config_dir / "alerting.yaml",
+            [service.team for service in services.values()],
+            fallback_team=team,
+        ),
         front_routes=estate_doc.get("front_routes", bool, True),
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, load_estate
 from harness.errors import ConfigError, HarnessError
+from harness.observe.pager import PagerStub, journal_entry
 from harness.observe.webhook import WebhookSink
 from harness.remediate.actions import ActionExecutor
 from harness.remediate.controller import RemediationController
@@ -52,7 +53,12 @@ def serve_estate(
                 event.alertname, event.fingerprint, event.status
             )
 
+    def on_page(event) -> None:
+        kind, fields = journal_entry(event, estate.alerting.tickets.key)
+        journal.record(kind, **fields)
+
     sink = WebhookSink(on_alert=on_alert)
+    pager = PagerStub(on_event=on_page)
     stack = None
 
     def raise_interrupt(signum, frame):
@@ -65,7 +71,8 @@ def serve_estate(
     }
     try:
         sink.start()
-        stack = LocalStack(estate, run_dir, sink.url)
+        pager.start()
+        stack = LocalStack(estate, run_dir, sink.url, pager_url=pager.url)
         endpoints = stack.start()
         executor = ActionExecutor(endpoints.services, endpoints.admin_token)
         if runbooks:
@@ -97,6 +104,7 @@ def serve_estate(
         if stack is not None:
             stack.stop()
         sink.stop()
+        pager.stop()
         journal.close()
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -113,6 +121,8 @@ def _describe(endpoints) -> str:
         f"  prometheus       {endpoints.prometheus}",
         f"  alertmanager     {endpoints.alertmanager}",
         f"  alert webhook    {endpoints.webhook}",
+        f"  pager (stub)     {endpoints.pager} (PagerDuty /v2/enqueue, Opsgenie "
+        "/v2/alerts)",
         f"  admin token      {endpoints.admin_token}",
         "services (direct, and through their front route):",
     ]

@@ -9,7 +9,7 @@ from harness import up
 
 
 class _FakeStack:
-    def __init__(self, estate, run_dir, webhook_url):
+    def __init__(self, estate, run_dir, webhook_url, pager_url=None):
         self.processes = []
 
     def start(self):

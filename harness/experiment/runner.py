@@ -38,6 +38,7 @@ from harness.experiment.watch import AlertStateWatcher, SLOWatcher
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
+from harness.observe.pager import PagerEvent, PagerStub, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
 from harness.observe.webhook import WebhookSink
@@ -228,11 +229,15 @@ class ExperimentRun:
         sink = WebhookSink(on_alert=self._on_alert)
         self._parts["sink"] = sink
         sink.start()
+        pager = PagerStub(on_event=self._on_page)
+        self._parts["pager"] = pager
+        pager.start()
         stack = LocalStack(
             self.estate,
             self.run_dir,
             sink.url,
             without_alerts=self.options.without_alerts,
+            pager_url=pager.url,
         )
         self._parts["stack"] = stack
         endpoints = stack.start()
@@ -272,6 +277,10 @@ class ExperimentRun:
         controller = self._parts.get("controller")
         if controller is not None:
             controller.on_alert(event.alertname, event.fingerprint, event.status)
+
+    def _on_page(self, event: PagerEvent) -> None:
+        kind, fields = journal_entry(event, self.estate.alerting.tickets.key)
+        self.journal.record(kind, **fields)
 
     def _alert_services(self) -> dict[str, str]:
         """The service each expected alert watches, when it watches one with an SLO."""
@@ -448,6 +457,7 @@ class ExperimentRun:
             ("prometheus_api", lambda api: api.close()),
             ("stack", lambda s: s.stop()),
             ("sink", lambda s: s.stop()),
+            ("pager", lambda p: p.stop()),
         ]
         for name, step in steps:
             if name in self._parts:

@@ -14,6 +14,10 @@ import importlib
 # Names resolve on first use, so importing one submodule (a rule generator,
 # say) does not import every other one and their dependencies.
 _EXPORTS = {
+    "GroupTiming": "harness.observe.alertmanager",
+    "Incident": "harness.observe.pager",
+    "PagerEvent": "harness.observe.pager",
+    "PagerStub": "harness.observe.pager",
     "AlertEvent": "harness.observe.webhook",
     "AlertRule": "harness.observe.rules",
     "AlertmanagerProcess": "harness.observe.alertmanager",

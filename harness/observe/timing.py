@@ -53,7 +53,8 @@ def detection_deadline(
     group_wait: Alertmanager holds a new group this long before its first
     notification.
     group_interval: if the group already exists (an earlier alert of the same
-    name and service), the change goes out at the group's next tick instead.
+    name and service; for a team's pager, any earlier page of the service), the
+    change goes out at the group's next tick instead.
     delivery_tolerance_s: process scheduling and HTTP delivery on a busy machine.
     margin_s: what the experiment adds on top, stated in its file.
     """

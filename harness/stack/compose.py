@@ -46,8 +46,9 @@ def render_compose_files(estate: Estate) -> dict[str, str]:
             [Path("/etc/prometheus/rules.yml")],
             "http://alertmanager:9093",
         ),
+        # Inhibition, but no pager: no pager stub runs beside the containers.
         "compose/alertmanager.yml": render_alertmanager_config(
-            estate.observability, WEBHOOK_URL
+            estate.observability, WEBHOOK_URL, estate
         ),
     }
     for name in mocks:

@@ -70,6 +70,7 @@ class Endpoints:
     admin_token: str
     run_dir: str
     pids: dict[str, int] = field(default_factory=dict)
+    pager: str | None = None  # the pager stub Alertmanager pages, if any
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -85,10 +86,13 @@ class LocalStack:
         webhook_url: str,
         without_alerts: tuple[str, ...] = (),
         proxy_choice: ProxyChoice | None = None,
+        pager_url: str | None = None,
     ):
         self.estate = estate
         self.run_dir = Path(run_dir)
         self.webhook_url = webhook_url
+        # Without a pager, Alertmanager notifies the webhook alone.
+        self.pager_url = pager_url
         self.without_alerts = without_alerts
         self.proxy_choice = proxy_choice or choose_proxy()
         self.state = StackState.NEW
@@ -263,6 +267,8 @@ class LocalStack:
             webhook_url=self.webhook_url,
             observability=self.estate.observability,
             log_path=self.run_dir / "logs" / "alertmanager.out",
+            estate=self.estate,
+            pager_url=self.pager_url,
         )
         self.processes.append(alertmanager.process)
         alertmanager.start()
@@ -317,6 +323,7 @@ class LocalStack:
             admin_token=self.admin_token,
             run_dir=str(self.run_dir),
             pids={p.name: p.pid for p in self.processes if p.pid},
+            pager=self.pager_url,
         )
 
     def stop(self) -> None:
