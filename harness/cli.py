@@ -208,7 +208,7 @@ def _add_slo(commands) -> None:
 def _cmd_slo_export(args) -> int:
     from harness.config import DEFAULT_CONFIG_DIR, load_estate
     from harness.observe.binaries import find_binaries
-    from harness.observe.checks import check_rules
+    from harness.observe.checks import check_alertmanager_config, check_rules
     from harness.slo.export import export
     from harness.slo.variant import experiment, production
 
@@ -218,7 +218,9 @@ def _cmd_slo_export(args) -> int:
     else:
         variant, folder = experiment(estate.observability), args.experiment
     paths = export(estate, folder, variant)
-    check_rules(find_binaries(), paths[0])
+    binaries = find_binaries()
+    check_rules(binaries, paths[0])
+    check_alertmanager_config(binaries, paths[1])
     for path in paths:
         print(path)
     return 0

@@ -90,7 +90,8 @@ def render_alertmanager_config(
     timing: config/observability.yaml's values, or any other (such as
     production's 30 s / 5 m / 4 h). Without an estate every alert goes to the
     webhook alone; with one, inhibition follows its dependency graph; with a
-    pager_url too, pages and tickets go to that pager service (PagerStub).
+    pager_url too, pages and tickets go to that pager service (PagerStub);
+    an empty pager_url sends them to PagerDuty's and Opsgenie's own URLs.
     """
     if pager_url is not None and estate is None:
         raise ConfigError(
@@ -198,9 +199,10 @@ def _pager(name: str, target: PagerTarget, pager_url: str, team: str) -> dict:
 
 
 def _pagerduty(target: PagerTarget, base_url: str) -> dict:
-    return {
-        "routing_key": target.key,
-        "url": f"{base_url}/v2/enqueue",
+    config = {"routing_key": target.key}
+    if base_url:
+        config["url"] = f"{base_url}/v2/enqueue"
+    return config | {
         "send_resolved": True,
         "severity": target.urgency,
         "source": "{{ .CommonLabels.service }}",
@@ -210,10 +212,11 @@ def _pagerduty(target: PagerTarget, base_url: str) -> dict:
 
 
 def _opsgenie(target: PagerTarget, base_url: str, team: str) -> dict:
-    return {
-        "api_key": target.key,
+    config = {"api_key": target.key}
+    if base_url:
         # Alertmanager appends "v2/alerts" to this URL's path.
-        "api_url": f"{base_url}/",
+        config["api_url"] = f"{base_url}/"
+    return config | {
         "send_resolved": True,
         "priority": target.urgency,
         # The message grows as alerts join the group; without updates the

@@ -3,6 +3,11 @@
     DIR/rules/resilience-rules.yml   every recording and alerting rule
     DIR/tests/*.test.yml             promtool unit tests of the SLO alerts,
                                      each beside the rule file it tests
+    DIR/alertmanager.yml             routes, grouping, inhibition, pagers
+
+In production the pages go to PagerDuty's and Opsgenie's own URLs with the
+keys of config/alerting.yaml, and every alert also to the remediation
+controller's webhook at REMEDIATION_WEBHOOK (edit it before deploying).
 
 Files already in DIR that the export does not write are left alone.
 """
@@ -12,17 +17,26 @@ from pathlib import Path
 
 from harness.config import Estate
 from harness.errors import ConfigError
+from harness.observe.alertmanager import GroupTiming, write_alertmanager_config
 from harness.observe.rules import write_rules
 from harness.slo.ruletests import write_rule_tests
-from harness.slo.variant import Variant
+from harness.slo.variant import PRODUCTION, Variant
 
 log = logging.getLogger(__name__)
 
 RULES_FILE = Path("rules") / "resilience-rules.yml"
+ALERTMANAGER_FILE = Path("alertmanager.yml")
+REMEDIATION_WEBHOOK = "http://remediation-controller.example.com:8080/alerts"
+# Alertmanager's usual production timing: wait 30 s for a group to gather,
+# then send changes every 5 min and repeat a firing page every 4 h.
+PRODUCTION_TIMING = GroupTiming(
+    group_wait_s=30.0, group_interval_s=300.0, repeat_interval_s=14400.0
+)
 
 
 def export(estate: Estate, folder: Path, variant: Variant) -> list[Path]:
-    """Write the rule file and its unit tests under folder; return the paths."""
+    """Write the rule file, alertmanager.yml and the rule tests under folder;
+    return their paths, in that order."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(
@@ -31,7 +45,9 @@ def export(estate: Estate, folder: Path, variant: Variant) -> list[Path]:
         )
     rules = write_rules(folder / RULES_FILE, estate, variant=variant)
     tests = write_rule_tests(folder / "tests", estate, variant)
-    log.info(
-        "exported %s rules: folder=%s files=%d", variant.name, folder, 1 + len(tests)
+    timing = PRODUCTION_TIMING if variant.name == PRODUCTION else estate.observability
+    alertmanager = write_alertmanager_config(
+        folder / ALERTMANAGER_FILE, timing, REMEDIATION_WEBHOOK, estate, pager_url=""
     )
-    return [rules, *tests]
+    log.info("exported %s: folder=%s files=%d", variant.name, folder, 2 + len(tests))
+    return [rules, alertmanager, *tests]

@@ -312,6 +312,14 @@ def test_slo_export_writes_checked_production_rules_and_tests(tmp_path):
     rules = (tmp_path / "out" / "rules" / "resilience-rules.yml").read_text()
     assert "slo:sli_error:ratio_rate1h" in rules and "ratio_rate1m" not in rules
     assert "https://grafana.example.com/d/slo-overview" in rules
+    alertmanager = yaml.safe_load((tmp_path / "out" / "alertmanager.yml").read_text())
+    assert alertmanager["route"]["group_wait"] == "30s"
+    configs = [
+        c
+        for r in alertmanager["receivers"]
+        for c in r.get("pagerduty_configs", []) + r.get("opsgenie_configs", [])
+    ]
+    assert configs and not any("url" in c or "api_url" in c for c in configs)
     assert len(list((tmp_path / "out" / "tests").glob("*.test.yml"))) == 22
 
 
