@@ -5,6 +5,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.detection import run as detection
 from bench.mock_capacity import run as mock_capacity
 from bench.proxy_overhead import run as proxy_overhead
 
@@ -12,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    sections = [proxy_overhead(), "", mock_capacity()]
+    sections = [proxy_overhead(), "", mock_capacity(), "", detection()]
     header = [
         "# Performance",
         "",
