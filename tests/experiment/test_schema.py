@@ -10,7 +10,11 @@ from harness.errors import ConfigError
 from harness.experiment.schema import load_experiment
 
 REPO = Path(__file__).resolve().parents[2]
-ALERTS = {"ClaimsApiAvailabilityBurnRate", "ClaimsApiLatencyBurnRate", "ServiceDown"}
+ALERTS = {
+    "ClaimsApiAvailabilityBurnRate": ("page", "ticket"),
+    "ClaimsApiLatencyBurnRate": ("page", "ticket"),
+    "ServiceDown": ("page",),
+}
 EXAMPLE = REPO / "experiments" / "claims-customer-latency.yaml"
 
 
