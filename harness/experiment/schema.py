@@ -61,8 +61,12 @@ class AlertExpectation:
 
     @property
     def key(self) -> str:
-        """How reports and measurements name this expectation."""
-        return self.name if self.severity is None else f"{self.name}[{self.severity}]"
+        """How reports and measurements name this expectation, such as
+        ServiceDown{service=customer-api} or ClaimsApiAvailabilityBurnRate[page]."""
+        key = self.name if self.severity is None else f"{self.name}[{self.severity}]"
+        if self.labels:
+            key += "{" + ",".join(f"{k}={v}" for k, v in self.labels) + "}"
+        return key
 
 
 @dataclass(frozen=True)

@@ -139,12 +139,15 @@ def test_a_missing_field_is_called_missing(tmp_path, estate):
 
 def test_the_same_alert_twice_is_refused(tmp_path, estate):
     data = base()
+    first = data["expect"]["alerts"][0]
     data["expect"]["alerts"].append(
-        {"name": "ClaimsApiAvailabilityBurnRate", "fires": False}
+        {**first, "labels": dict(first["labels"]), "annotations": {}, "resolves": False}
     )
 
     with pytest.raises(
-        ConfigError, match="alert 'ClaimsApiAvailabilityBurnRate' is used twice"
+        ConfigError,
+        match=r"alert 'ClaimsApiAvailabilityBurnRate\[page\]\{team=claims-platform,"
+        r"signal=symptom\}' is used twice",
     ):
         load_experiment(write(tmp_path, data), estate, ALERTS)
 
@@ -270,7 +273,7 @@ def test_alert_context_and_burn_fields_are_read(estate, tmp_path):
 
     alert = load_checked(path, estate).alerts[0]
 
-    assert alert.key == "ClaimsApiAvailabilityBurnRate[page]"
+    assert alert.key == "ClaimsApiAvailabilityBurnRate[page]{team=claims-platform}"
     assert alert.error_ratio == 0.5 and alert.margin_s == 2
     assert alert.labels == (("team", "claims-platform"),)
     assert alert.annotations == (("runbook", ""), ("dashboard", ""))

@@ -403,6 +403,11 @@ def test_labels_and_annotations_are_checked_on_the_firing_notification():
         annotations=(("runbook", "claims-customer-fallback"), ("dashboard", "")),
     )
     exp = experiment(alerts=(alert,))
+    deadlines = {kind: {alert.key: d[ALERT]} for kind, d in DEADLINES.items()}
+
+    def verdict_of(exp, obs):
+        return judge(exp, obs, deadlines, ANSWERS)
+
     events = good_events()
     events[4] = ev(
         "alert_notified",
@@ -447,7 +452,7 @@ def test_labels_and_annotations_are_checked_on_the_firing_notification():
         labels={"team": "payments-platform"},
     )
     verdict = verdict_of(exp, observed(events))
-    assert verdict.findings[0].expectation == f"alert {ALERT} fires"
+    assert verdict.findings[0].expectation == f"alert {alert.key} fires"
     assert "labels {'team': 'payments-platform'}" in verdict.findings[0].observed
 
 
