@@ -24,6 +24,8 @@ from harness.proxy.server import ProxyServerThread
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
 ALERT = "ClaimsApiAvailabilityBurnRate"
+# How the verdict names the expectation: the page rule of that name.
+ALERT_KEY = f"{ALERT}[page]"
 RUNBOOK = "claims-customer-fallback"
 
 pytestmark = pytest.mark.live
@@ -62,7 +64,7 @@ def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path):
 
     assert result.verdict.status is Status.FAILED, result.verdict.explain()
     failed = [f.expectation for f in result.verdict.findings]
-    assert failed == [f"alert {ALERT} fires"]
+    assert failed == [f"alert {ALERT_KEY} fires"]
     assert_cleaned_up(result.report_dir)
     assert_no_data_lost(result.report_dir)
 
@@ -91,7 +93,7 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):
     failed = [f.expectation for f in result.verdict.findings]
     assert f"runbook {RUNBOOK} runs" in failed
     assert "disabled" in result.verdict.findings[0].observed
-    assert result.verdict.measurements["time_to_detect_s"][ALERT] > 0
+    assert result.verdict.measurements["time_to_detect_s"][ALERT_KEY] > 0
     assert_cleaned_up(result.report_dir)
     assert_one_decision_per_alert(result.report_dir)
 

@@ -64,9 +64,8 @@ class AlertExpectation:
         """How reports and measurements name this expectation, such as
         ServiceDown{service=customer-api} or ClaimsApiAvailabilityBurnRate[page]."""
         key = self.name if self.severity is None else f"{self.name}[{self.severity}]"
-        if self.labels:
-            key += "{" + ",".join(f"{k}={v}" for k, v in self.labels) + "}"
-        return key
+        service = dict(self.labels).get("service")
+        return key if service is None else f"{key}{{service={service}}}"
 
 
 @dataclass(frozen=True)
