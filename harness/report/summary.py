@@ -59,6 +59,7 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
         ]
         lines.append("")
     lines += _timings(result)
+    lines += _alerts(journal)
     lines += _load(load_result)
     lines += _integrity(journal)
     lines += _timeline(journal)
@@ -137,6 +138,34 @@ def _timings(result) -> list[str]:
     return lines + [""]
 
 
+def _alerts(journal: Journal) -> list[str]:
+    """Each alert's first firing notification, with the context it carried."""
+    first = {}
+    for event in journal.events("alert_notified"):
+        fields = event.fields
+        key = (fields.get("alertname"), fields.get("severity"), fields.get("service"))
+        if fields.get("status") == "firing" and key not in first:
+            first[key] = event
+    if not first:
+        return []
+    lines = [
+        "## Alerts notified",
+        "",
+        "| t (s) | alert | severity | team | summary | runbook | what changed before |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (name, severity, service), event in first.items():
+        labels = event.fields.get("labels") or {}
+        notes = event.fields.get("annotations") or {}
+        lines.append(
+            f"| {event.t_s:.2f} | {_cell(name)} ({_cell(service)}) | "
+            f"{_cell(severity or '')} | {_cell(labels.get('team', ''))} | "
+            f"{_cell(notes.get('summary', ''))} | {_cell(notes.get('runbook', ''))} | "
+            f"{_cell(notes.get('recent_changes', ''))} |"
+        )
+    return [*lines, ""]
+
+
 def _load(load_result) -> list[str]:
     if load_result is None:
         return []
@@ -160,10 +189,15 @@ def _timeline(journal: Journal) -> list[str]:
         details = ", ".join(
             f"{k}={v}"
             for k, v in event.fields.items()
-            if k not in ("fingerprint", "repeat", "hypothesis") and v not in ("", None)
+            if k not in _NOT_IN_TIMELINE and v not in ("", None)
         )
         lines.append(f"| {event.t_s:.2f} | {event.kind} | {_cell(details)} |")
     return lines + [""]
+
+
+# Left out of the timeline's details: identifiers, and the context that the
+# "Alerts notified" table shows once per alert.
+_NOT_IN_TIMELINE = ("fingerprint", "repeat", "hypothesis", "labels", "annotations")
 
 
 def _cell(text: str) -> str:

@@ -27,3 +27,33 @@ def test_the_timeline_shows_an_interrupt_and_a_lost_fault(tmp_path):
     assert kinds == ["fault_injected", "fault_lost", "interrupted"]
     assert "signal=SIGINT" in rows[2]
     assert "found=gone" in rows[1]
+
+
+def test_alerts_notified_show_their_context_once(tmp_path):
+    from harness.report.journal import Journal
+    from harness.report.summary import _alerts, _timeline
+
+    journal = Journal(tmp_path, "run")
+    for repeat in (False, True):
+        journal.record(
+            "alert_notified",
+            alertname="ClaimsApiAvailabilityBurnRate",
+            status="firing",
+            service="claims-api",
+            severity="page",
+            repeat=repeat,
+            labels={"team": "claims-platform"},
+            annotations={
+                "summary": "claims-api: 100% of requests failed",
+                "runbook": "config/runbooks/claims-customer-fallback.yaml",
+                "recent_changes": "In the last 1m: toxics: latency on x|y",
+            },
+        )
+
+    table = "\n".join(_alerts(journal))
+    timeline = "\n".join(_timeline(journal))
+
+    assert table.count("ClaimsApiAvailabilityBurnRate (claims-api)") == 1
+    assert "claims-platform" in table and "latency on x\\|y" in table
+    assert "recent_changes" not in timeline and "claims-platform" not in timeline
+    journal.close()
