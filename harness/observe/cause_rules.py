@@ -20,7 +20,10 @@ Known shortcoming: an anomaly alert marks the onset of a change, not its
 duration. Once a lasting change fills about 1 / (1 + stddevs**2) of the
 baseline window (a tenth at 3 deviations: 6 minutes of the hour) it is no
 longer that many deviations from the baseline and the alert resolves while the
-change goes on; a lasting failure is the SLO alerts' to report.
+change goes on; a lasting failure is the SLO alerts' to report. The minimum
+counts are not compressed, so an experiment's 5 s windows need about 2 calls
+per second on an edge before its alerts can fire. While a breaker is open few
+calls are timed, so DependencyLatency goes quiet and CircuitBreakerOpen speaks.
 """
 
 from dataclasses import dataclass, field

@@ -21,6 +21,12 @@ Exported on http://host:port/metrics, each labelled by journey:
 The run counters exist at 0 from start-up; the other three appear with the
 first run that ends, since before it there is no last run to describe.
 SIGTERM or SIGINT stops the prober: runs in flight are cancelled, not counted.
+
+Known shortcomings: the probes are real requests, so they count in the SLO
+series of the services they read (the request logs name their caller
+"synthetic"); runs of one journey overlap, up to timeout_s / interval_s at
+once, while a route hangs; and when the prober stops, its journeys' alerts go
+silent rather than fire.
 """
 
 import argparse
