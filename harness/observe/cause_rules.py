@@ -14,7 +14,8 @@ Thresholds and windows come from config/alerting_rules.yaml at their
 production values; every duration goes through a Variant, so the production
 and experiment rule sets are the same code. The anomaly alerts read series
 recorded by cause_recording_rules(), which must be evaluated in the same group
-before them (render_cause_rules() writes them so).
+before them: cause_rule_group() holds both, recordings first, ready to sit
+beside the other groups of harness.observe.rules.rule_groups().
 
 Known shortcoming: an anomaly alert marks the onset of a change, not its
 duration. Once a lasting change fills about 1 / (1 + stddevs**2) of the
@@ -26,15 +27,16 @@ per second on an edge before its alerts can fire. While a breaker is open few
 calls are timed, so DependencyLatency goes quiet and CircuitBreakerOpen speaks.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from prometheus_client.utils import floatToGoString
 
 from harness.config import Estate, Service
-from harness.observe.durations import render_duration
-from harness.observe.rules import AlertRule, runbook_for
+from harness.observe.annotations import dashboard_for, recent_changes, runbook_for
+from harness.observe.durations import compact_duration
+from harness.observe.rule_model import AlertRule, RecordingRule, RuleGroup
 from harness.slo.variant import Variant
 
 DEPENDENCY_ERRORS = "DependencyErrors"
@@ -48,7 +50,7 @@ SYNTHETIC_JOURNEY_FAILING = "SyntheticJourneyFailing"
 CAUSE = "cause"
 SYMPTOM = "symptom"
 
-RULE_GROUP = "resilience-harness-causes"
+RULE_GROUP = "causes"
 
 # Recorded per service over the anomaly's short window; only while the
 # service has traffic, so idle stretches leave gaps instead of NaN in the
@@ -64,26 +66,6 @@ LATENCY_QUANTILE = "service:http_request_duration_seconds:quantile_short"
 # alert firing after a runbook switched the caller to its cache.
 ATTEMPTED_OUTCOMES = "ok|error|timeout|rejected"
 FAILED_OUTCOMES = "error|timeout|rejected"
-
-
-@dataclass(frozen=True)
-class RecordingRule:
-    """One Prometheus recording rule, as it will be written to the rule file."""
-
-    record: str
-    expr: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def as_prometheus(self) -> dict:
-        rule = {"record": self.record, "expr": self.expr}
-        if self.labels:
-            rule["labels"] = dict(self.labels)
-        return rule
-
-
-def dashboard_for(estate: Estate, service: str) -> str:
-    """The dashboard a responder opens for service; none is published yet."""
-    return ""
 
 
 def cause_recording_rules(estate: Estate, variant: Variant) -> list[RecordingRule]:
@@ -125,17 +107,24 @@ def cause_rules(estate: Estate, variant: Variant) -> list[AlertRule]:
     return rules
 
 
+def cause_rule_group(estate: Estate, variant: Variant) -> RuleGroup:
+    """The recordings, then every alert that reads them, as one group."""
+    return RuleGroup(
+        RULE_GROUP,
+        (*cause_recording_rules(estate, variant), *cause_rules(estate, variant)),
+    )
+
+
 def render_cause_rules(estate: Estate, variant: Variant) -> str:
-    """One rule group as YAML: the recording rules first, then every alert."""
-    rules = [rule.as_prometheus() for rule in cause_recording_rules(estate, variant)]
-    rules += [rule.as_prometheus() for rule in cause_rules(estate, variant)]
-    interval = render_duration(variant.evaluation_interval_s, "evaluation_interval_s")
+    """cause_rule_group() alone as a rule file, for promtool and tests."""
+    group = cause_rule_group(estate, variant)
+    interval = compact_duration(variant.evaluation_interval_s, "evaluation_interval_s")
     document = {
         "groups": [
             {
-                "name": RULE_GROUP,
+                "name": group.name,
                 "interval": interval,
-                "rules": rules,
+                "rules": [rule.as_prometheus() for rule in group.rules],
             }
         ]
     }
@@ -166,21 +155,25 @@ def _dependency_errors(
     attempted = _edge_rate(
         "dependency_requests_total", f'{edge},outcome=~"{ATTEMPTED_OUTCOMES}"', window
     )
+    expr = _share_with_minimum(
+        failed,
+        attempted,
+        rule.max_failed_share,
+        rule.min_calls,
+        variant.seconds(rule.window_s),
+    )
     return AlertRule(
         name=DEPENDENCY_ERRORS,
-        expr=_share_with_minimum(
-            failed,
-            attempted,
-            rule.max_failed_share,
-            rule.min_calls,
-            variant.seconds(rule.window_s),
-        ),
+        expr=expr,
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.window_s),
         labels={**_labels(service, "ticket", CAUSE), "dependency": dependency},
         annotations=_annotations(
             estate,
+            variant,
             DEPENDENCY_ERRORS,
             service.name,
+            expr,
             summary=(
                 f"{service.name} -> {dependency}: {{{{ $value | humanizePercentage }}}}"
                 f" of calls failed over {window}"
@@ -212,21 +205,25 @@ def _dependency_latency(
         window,
     )
     count = _edge_rate("dependency_request_duration_seconds_count", edge, window)
+    expr = _share_with_minimum(
+        f"({count} - {fast})",
+        count,
+        rule.max_slow_share,
+        rule.min_calls,
+        variant.seconds(rule.window_s),
+    )
     return AlertRule(
         name=DEPENDENCY_LATENCY,
-        expr=_share_with_minimum(
-            f"({count} - {fast})",
-            count,
-            rule.max_slow_share,
-            rule.min_calls,
-            variant.seconds(rule.window_s),
-        ),
+        expr=expr,
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.window_s),
         labels={**_labels(service, "ticket", CAUSE), "dependency": dependency},
         annotations=_annotations(
             estate,
+            variant,
             DEPENDENCY_LATENCY,
             service.name,
+            expr,
             summary=(
                 f"{service.name} -> {dependency}: {{{{ $value | humanizePercentage }}}}"
                 f" of calls slower than {slow_s:g}s over {window}"
@@ -251,19 +248,22 @@ def _circuit_breaker_open(
         f'dependency_circuit_state{{service="{service.name}",'
         f'dependency="{dependency}",state="open"}}'
     )
-    share = _number(rule.min_open_share)
+    expr = (
+        f"max by (service, dependency) (avg_over_time({selector}[{window}])) "
+        f">= {_number(rule.min_open_share)}"
+    )
     return AlertRule(
         name=CIRCUIT_BREAKER_OPEN,
-        expr=(
-            f"max by (service, dependency) (avg_over_time({selector}[{window}])) "
-            f">= {share}"
-        ),
+        expr=expr,
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.window_s),
         labels={**_labels(service, "ticket", CAUSE), "dependency": dependency},
         annotations=_annotations(
             estate,
+            variant,
             CIRCUIT_BREAKER_OPEN,
             service.name,
+            expr,
             summary=(
                 f"{service.name} -> {dependency}: breaker open "
                 f"{{{{ $value | humanizePercentage }}}} of the last {window}"
@@ -286,18 +286,21 @@ def _saturation(estate: Estate, variant: Variant, service: Service) -> AlertRule
     window = variant.window(rule.window_s, "saturation.window_s")
     ceiling = rule.max_in_flight_for(service.name)
     selector = f'http_requests_in_flight{{service="{service.name}"}}'
+    expr = (
+        f"max by (service) (avg_over_time({selector}[{window}])) > {_number(ceiling)}"
+    )
     return AlertRule(
         name=SATURATION,
-        expr=(
-            f"max by (service) (avg_over_time({selector}[{window}])) "
-            f"> {_number(ceiling)}"
-        ),
+        expr=expr,
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.window_s),
         labels=_labels(service, "ticket", CAUSE),
         annotations=_annotations(
             estate,
+            variant,
             SATURATION,
             service.name,
+            expr,
             summary=(
                 f'{service.name}: {{{{ $value | printf "%.1f" }}}} requests in '
                 f"flight on average over {window}"
@@ -329,11 +332,14 @@ def _error_ratio_anomaly(
             _number(rule.error_ratio_min_change),
         ),
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.short_window_s),
         labels=_labels(service, "ticket", SYMPTOM),
         annotations=_annotations(
             estate,
+            variant,
             ERROR_RATIO_ANOMALY,
             service.name,
+            current,
             summary=(
                 f"{service.name}: {{{{ $value | humanizePercentage }}}} of requests "
                 f"answered 5xx over {short}, far above its baseline"
@@ -365,11 +371,14 @@ def _latency_anomaly(estate: Estate, variant: Variant, service: Service) -> Aler
             _number(rule.latency_min_change_s),
         ),
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.short_window_s),
         labels=_labels(service, "ticket", SYMPTOM),
         annotations=_annotations(
             estate,
+            variant,
             LATENCY_ANOMALY,
             service.name,
+            current,
             summary=(
                 f"{service.name}: p{float(quantile) * 100:g} latency "
                 f"{{{{ $value | humanizeDuration }}}} over {short}, far above its "
@@ -445,21 +454,25 @@ def _synthetic_journey_failing(
             f"[{window}]))"
         )
 
+    expr = _share_with_minimum(
+        runs(f'{selector},result="failure"'),
+        runs(selector),
+        rule.max_failed_share,
+        rule.min_runs,
+        variant.seconds(rule.window_s),
+    )
     return AlertRule(
         name=SYNTHETIC_JOURNEY_FAILING,
-        expr=_share_with_minimum(
-            runs(f'{selector},result="failure"'),
-            runs(selector),
-            rule.max_failed_share,
-            rule.min_runs,
-            variant.seconds(rule.window_s),
-        ),
+        expr=expr,
         for_s=variant.seconds(rule.for_s),
+        window_s=variant.seconds(rule.window_s),
         labels={**_labels(service, "page", SYMPTOM), "journey": journey},
         annotations=_annotations(
             estate,
+            variant,
             SYNTHETIC_JOURNEY_FAILING,
             service.name,
+            expr,
             summary=(
                 f"{journey}: {{{{ $value | humanizePercentage }}}} of synthetic runs "
                 f"failed over {window}"
@@ -501,13 +514,21 @@ def _labels(service: Service, severity: str, signal: str) -> dict[str, str]:
 
 
 def _annotations(
-    estate: Estate, alert: str, service: str, summary: str, description: str
+    estate: Estate,
+    variant: Variant,
+    alert: str,
+    service: str,
+    graph: str,
+    summary: str,
+    description: str,
 ) -> dict[str, str]:
+    """The context every generated alert carries (harness.observe.annotations)."""
     return {
         "summary": summary,
         "description": description,
         "runbook": runbook_for(estate, alert),
-        "dashboard": dashboard_for(estate, service),
+        "dashboard": dashboard_for(estate, variant, service, "", graph),
+        "recent_changes": recent_changes(estate, variant, service),
     }
 
 
