@@ -1,19 +1,21 @@
 """The estate under test, as declared in config/.
 
 Reads estate.yaml (services, externals, dependency edges), slos.yaml,
-observability.yaml, alerting.yaml (who is paged) and runbooks/*.yaml into
-frozen values, refusing anything it cannot use with the file, line, field and
-value.
+observability.yaml, alerting.yaml (who is paged), alerting_rules.yaml (when a
+cause alert fires), synthetics.yaml and runbooks/*.yaml into frozen values,
+refusing anything it cannot use with the file, line, field and value.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.alerting import Alerting, load_alerting
+from harness.alerting_rules import AlertingRules, read_alerting_rules
 from harness.edge_policies import merge, read_policy
 from harness.errors import ConfigError
 from harness.fields import Fields
 from harness.slo.spec import AVAILABILITY, LATENCY, SLOSpecs, load_slo_specs
+from harness.synthetics_config import Synthetics, read_synthetics
 from harness.yamlfile import load_located
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -104,6 +106,8 @@ class Estate:
     runbooks: dict[str, Runbook]
     seed: Seed
     alerting: Alerting
+    alert_rules: AlertingRules
+    synthetics: Synthetics
     front_routes: bool = True
     slo_specs: SLOSpecs | None = None
     extra: dict = field(default_factory=dict)
@@ -121,13 +125,15 @@ class Estate:
         return self.routes[f"{caller}_to_{upstream}"]
 
     def latency_buckets_s(self) -> list[float]:
-        """Histogram edges: a fixed ladder plus an edge at every SLO threshold."""
+        """Histogram edges: a ladder, every SLO and every slow-call threshold."""
         ladder = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}
         ladder |= {slo.latency_threshold_s for slo in self.slos.values()}
         if self.slo_specs is not None:
             ladder |= {
                 o.threshold_s for o in self.slo_specs.objectives if o.threshold_s
             }
+        timeouts_s = [route.timeout_s for route in self.routes.values()]
+        ladder |= self.alert_rules.slow_call_thresholds_s(timeouts_s)
         return sorted(ladder)
 
 
@@ -151,6 +157,8 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     routes = _routes(estate_doc, services)
     slo_specs = load_slo_specs(config_dir / "slos.yaml", list(services))
     team = estate_doc.get("team", str)
+    observability = _observability(config_dir / "observability.yaml")
+    rules = _alert_rules(config_dir / "alerting_rules.yaml", services, observability)
     return Estate(
         config_dir=config_dir,
         team=team,
@@ -159,7 +167,7 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         routes=routes,
         slos=_slos(slo_specs),
         slo_specs=slo_specs,
-        observability=_observability(config_dir / "observability.yaml"),
+        observability=observability,
         runbooks=load_runbooks(config_dir / "runbooks"),
         seed=_seed(estate_doc.child("seed")),
         alerting=load_alerting(
@@ -167,6 +175,8 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
             [service.team for service in services.values()],
             fallback_team=team,
         ),
+        alert_rules=rules,
+        synthetics=_synthetics(config_dir / "synthetics.yaml", services, rules),
         front_routes=estate_doc.get("front_routes", bool, True),
     )
 
@@ -269,6 +279,26 @@ def _observability(path: Path) -> Observability:
         repeat_interval_s=alertmanager.number("repeat_interval_s", minimum=0.001),
         delivery_tolerance_s=doc.number("delivery_tolerance_s"),
         compression_factor=doc.number("compression_factor", minimum=1),
+    )
+
+
+def _alert_rules(
+    path: Path, services: dict[str, Service], obs: Observability
+) -> AlertingRules:
+    return read_alerting_rules(
+        Fields(load_located(path)),
+        list(services),
+        obs.compression_factor,
+        obs.scrape_interval_s,
+    )
+
+
+def _synthetics(
+    path: Path, services: dict[str, Service], rules: AlertingRules
+) -> Synthetics:
+    journeys = rules.synthetic_journeys
+    return read_synthetics(
+        Fields(load_located(path)), list(services), journeys.window_s, journeys.min_runs
     )
 
 

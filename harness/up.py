@@ -123,6 +123,7 @@ def _describe(endpoints) -> str:
         f"  alert webhook    {endpoints.webhook}",
         f"  pager (stub)     {endpoints.pager} (PagerDuty /v2/enqueue, Opsgenie "
         "/v2/alerts)",
+        f"  synthetic probes {endpoints.synthetic or '(no journey declared)'}",
         f"  admin token      {endpoints.admin_token}",
         "services (direct, and through their front route):",
     ]

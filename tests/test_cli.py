@@ -77,9 +77,10 @@ def test_up_prints_endpoints_that_work_and_stops_everything_on_ctrl_c(tmp_path):
     assert customer.status_code == 200
     assert customer.json()["customer_id"] == "CUST-000001"
     jobs = {target["metric"]["job"]: target["value"][1] for target in targets}
-    assert len(jobs) == 9
+    assert len(jobs) == 10
     assert jobs["claims-api"] == "1"
     assert jobs["fault-proxy"] == "1"
+    assert jobs["synthetic"] == "1"
     for name, pid in endpoints["pids"].items():
         assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), name
 

@@ -1,7 +1,8 @@
 """The estate as local processes on 127.0.0.1: fault proxy, mocks, monitoring.
 
 Start-up order matters: the proxy routes are created first (their listen ports
-are what every mock is told to call), then the mocks, then Alertmanager and
+are what every mock is told to call), then the mocks, then the synthetic
+prober (which walks the mocks' front routes), then Alertmanager and
 Prometheus, which only count as up once every scrape target answers.
 """
 
@@ -22,6 +23,7 @@ from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
 from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
 from harness.proxy.client import ToxiproxyClient
+from harness.slo.variant import experiment
 from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.process import ManagedProcess
 from harness.stack.proxy_choice import ProxyChoice, choose_proxy
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # The Prometheus job that scrapes the fault proxy's own metrics.
 PROXY_JOB = "fault-proxy"
+# The Prometheus job that scrapes the synthetic prober.
+SYNTHETIC_JOB = "synthetic"
 
 
 def _serves_proxy_metrics(proxy_url: str) -> bool:
@@ -44,6 +48,27 @@ def _serves_proxy_metrics(proxy_url: str) -> bool:
 def embedded_proxy_argv(port: int, host: str = LOOPBACK) -> list[str]:
     """The command that serves the embedded fault proxy's API on host:port."""
     return [sys.executable, "-m", "harness.proxy", "--host", host, "--port", str(port)]
+
+
+def synthetic_argv(estate: Estate, port: int, targets: dict[str, str]) -> list[str]:
+    """The command that runs the synthetic prober at the experiment's cadence.
+
+    Its interval is compressed like the alert windows that count its runs; its
+    timeout is not, because experiments do not compress latency.
+    """
+    synthetics = estate.synthetics
+    interval_s = experiment(estate.observability).seconds(synthetics.interval_s)
+    argv = [sys.executable, "-m", "harness.observe.synthetic", "--port", str(port)]
+    argv += ["--host", LOOPBACK, "--config-dir", str(estate.config_dir)]
+    argv += [
+        "--interval-s",
+        f"{interval_s:g}",
+        "--timeout-s",
+        f"{synthetics.timeout_s:g}",
+    ]
+    for name, url in targets.items():
+        argv += ["--target", f"{name}={url}"]
+    return argv
 
 
 class StackState(enum.Enum):
@@ -71,6 +96,8 @@ class Endpoints:
     run_dir: str
     pids: dict[str, int] = field(default_factory=dict)
     pager: str | None = None  # the pager stub Alertmanager pages, if any
+    # The synthetic prober's /metrics, or "" when no journey is declared.
+    synthetic: str = ""
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -124,11 +151,16 @@ class LocalStack:
         mock_ports = {name: self._port() for name in self._mock_names()}
         routes = self._create_routes(mock_ports)
         self._start_mocks(mock_ports, routes)
+        synthetic = self._start_synthetic(mock_ports, routes)
         alertmanager_url = self._start_alertmanager()
-        prometheus_url = self._start_prometheus(mock_ports, alertmanager_url, proxy_url)
-        return self._endpoints(
+        prometheus_url = self._start_prometheus(
+            mock_ports, alertmanager_url, proxy_url, synthetic
+        )
+        endpoints = self._endpoints(
             proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
         )
+        endpoints.synthetic = f"http://{synthetic}/metrics" if synthetic else ""
+        return endpoints
 
     def _port(self) -> int:
         """A port distinct from every other this stack uses.
@@ -138,7 +170,9 @@ class LocalStack:
         could take a mock's port before the mock binds it.
         """
         if self._free is None:
-            count = len(self._mock_names()) + len(self.estate.routes) + 3
+            # Besides mocks and routes: proxy API, Alertmanager, Prometheus
+            # and the synthetic prober.
+            count = len(self._mock_names()) + len(self.estate.routes) + 4
             self._free = iter(free_ports(count))
         return next(self._free)
 
@@ -260,6 +294,31 @@ class LocalStack:
             self.endpoints.pids[name] = process.pid
         return process
 
+    def _start_synthetic(
+        self, mock_ports: dict[str, int], routes: dict[str, str]
+    ) -> str:
+        """Start the prober on the services' front routes; return host:port or ""."""
+        synthetics = self.estate.synthetics
+        if not synthetics.journeys:
+            return ""
+        port = self._port()
+        argv = synthetic_argv(
+            self.estate, port, self._front_targets(mock_ports, routes)
+        )
+        process = self._spawn("synthetic", argv)
+        process.wait_http_ok(f"http://{LOOPBACK}:{port}/metrics")
+        return f"{LOOPBACK}:{port}"
+
+    def _front_targets(
+        self, mock_ports: dict[str, int], routes: dict[str, str]
+    ) -> dict[str, str]:
+        """Each service's front route, or the mock itself without front routes."""
+        targets = {}
+        for name in self.estate.services:
+            front = routes.get(f"client_to_{name}")
+            targets[name] = f"http://{front or f'{LOOPBACK}:{mock_ports[name]}'}"
+        return targets
+
     def _start_alertmanager(self) -> str:
         alertmanager = AlertmanagerProcess(
             workdir=self.run_dir / "alertmanager",
@@ -275,9 +334,15 @@ class LocalStack:
         return alertmanager.url
 
     def _start_prometheus(
-        self, mock_ports: dict[str, int], alertmanager_url: str, proxy_url: str
+        self,
+        mock_ports: dict[str, int],
+        alertmanager_url: str,
+        proxy_url: str,
+        synthetic: str = "",
     ) -> str:
         jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
+        if synthetic:
+            jobs[SYNTHETIC_JOB] = [synthetic]
         if _serves_proxy_metrics(proxy_url):
             # Bytes per direction and active toxics show when a fault was live.
             jobs[PROXY_JOB] = [urlsplit(proxy_url).netloc]

@@ -2,9 +2,12 @@
 
 A call is bounded as a whole by the dependency's timeout_s, not per read, so a
 proxy that trickles bytes slowly still ends in a timeout. Every call is counted
-in dependency_requests_total by outcome. A dependency whose look-ups can be
-cached may be switched to the "cache" fallback through the admin API: look-ups
-then skip the dependency and answer from copies kept after earlier successes.
+in dependency_requests_total by outcome, and every attempt that reached for the
+dependency is timed in dependency_request_duration_seconds (calls the breaker,
+the bulkhead or the cache fallback answered are not). A dependency whose
+look-ups can be cached may be switched to the "cache" fallback through the
+admin API: look-ups then skip the dependency and answer from copies kept after
+earlier successes.
 
 Known shortcomings: fallback modes live in memory, so a restarted process
 starts with every fallback "none"; and cached copies never expire, however old.
@@ -13,6 +16,7 @@ starts with every fallback "none"; and cached copies never expire, however old.
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -334,10 +338,15 @@ class DependencyClient:
     ) -> Attempt:
         """One exchange, counted by outcome; failures are returned, not raised."""
         name = state.config.name
+        started = time.perf_counter()
         try:
             response = await self._exchange(state, method, path, payload, trace)
         except DependencyFailed as failed:
+            self.metrics.observe_dependency_call(name, time.perf_counter() - started)
             return Attempt(Verdict.TRANSIENT, failed)
+        # Timed here, not in a finally: a cancelled call is in no outcome count,
+        # so it stays out of the histogram too.
+        self.metrics.observe_dependency_call(name, time.perf_counter() - started)
         if response.status_code not in expect:
             self._count(name, Outcome.ERROR)
             verdict = (

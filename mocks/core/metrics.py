@@ -3,6 +3,11 @@
 Every label set a route or a dependency can produce is created at zero when the
 app is built: an alert rule that divides errors by requests sees a series from
 the first scrape, instead of nothing until the first error happens.
+
+The mocks declare no serving capacity of their own (uvicorn runs without a
+concurrency limit), so http_requests_in_flight has no ceiling to be read
+against here; saturation thresholds are declared with the alert rules
+(config/alerting_rules.yaml).
 """
 
 from collections.abc import Iterable
@@ -54,10 +59,25 @@ class ServiceMetrics:
             buckets=tuple(buckets_s),
             registry=self.registry,
         )
+        self._in_flight = Gauge(
+            "http_requests_in_flight",
+            "Requests to service routes received and not yet answered.",
+            ["service"],
+            registry=self.registry,
+        )
+        self._in_flight.labels(service).set(0)
         self._dependency_requests = Counter(
             "dependency_requests",
             "Calls to dependencies, by how each ended.",
             ["service", "dependency", "outcome"],
+            registry=self.registry,
+        )
+        self._dependency_duration = Histogram(
+            "dependency_request_duration_seconds",
+            "Time one attempt at a dependency call took, as the caller saw it, "
+            "from asking for a connection to the last byte of the answer.",
+            ["service", "dependency"],
+            buckets=tuple(buckets_s),
             registry=self.registry,
         )
         self._fallback_active = Gauge(
@@ -95,9 +115,10 @@ class ServiceMetrics:
             self._requests.labels(self.service, route, method, str(code))
 
     def declare_dependency(self, dependency: str) -> None:
-        """Export every outcome of one dependency at zero, fallback inactive."""
+        """Export every outcome and duration of one dependency at zero."""
         for outcome in Outcome:
             self._dependency_requests.labels(self.service, dependency, outcome.value)
+        self._dependency_duration.labels(self.service, dependency)
         self._fallback_active.labels(self.service, dependency).set(0)
 
     def counts(self, route: str, method: str) -> bool:
@@ -112,6 +133,15 @@ class ServiceMetrics:
 
     def count_dependency_call(self, dependency: str, outcome: Outcome) -> None:
         self._dependency_requests.labels(self.service, dependency, outcome.value).inc()
+
+    def observe_dependency_call(self, dependency: str, duration_s: float) -> None:
+        self._dependency_duration.labels(self.service, dependency).observe(duration_s)
+
+    def request_started(self) -> None:
+        self._in_flight.labels(self.service).inc()
+
+    def request_finished(self) -> None:
+        self._in_flight.labels(self.service).dec()
 
     def set_fallback_active(self, dependency: str, active: bool) -> None:
         self._fallback_active.labels(self.service, dependency).set(1 if active else 0)

@@ -7,6 +7,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mocks.core.context import ServiceContext
+from mocks.core.fault_kinds import EXEMPT_PREFIXES
 from mocks.core.metrics import UNEXPECTED_ERROR_CODE
 from mocks.core.tracing import TraceContext
 
@@ -19,7 +20,10 @@ class RequestObserver:
     It sits inside Starlette's error middleware, so a request that raises is
     seen here with no response started and is recorded as a 500. Only declared
     service routes are counted in the metrics; a request for an unknown path or
-    method (the router's 404 or 405) is logged but not counted.
+    method (the router's 404 or 405) is logged but not counted. Every request
+    outside /admin, /metrics and /healthz counts in http_requests_in_flight
+    while it is served, including the time it waits behind a concurrency cap,
+    since the route it will take is not known before routing.
     """
 
     def __init__(self, app: ASGIApp, context: ServiceContext):
@@ -46,9 +50,14 @@ class RequestObserver:
                 self._record(request)
             await send(message)
 
+        in_flight = not scope["path"].startswith(EXEMPT_PREFIXES)
+        if in_flight:
+            self.context.metrics.request_started()
         try:
             await self.app(scope, receive, send_observed)
         finally:
+            if in_flight:
+                self.context.metrics.request_finished()
             if not request.recorded:
                 self._record(request)
 
