@@ -4,6 +4,8 @@ Groups, each evaluated in order so an alert reads this round's recordings:
 
     slos            SLI recordings, burn-rate alerts, SLONoData (harness.slo)
     service-health  ServiceDown per scraped service
+    causes          per-edge errors and latency, breakers, saturation,
+                    synthetic journeys, anomalies (cause_rules.py)
 
 Both variants (production windows, or compressed for experiments) come from
 the same functions. Experiments render the file without some alerts to prove
@@ -18,6 +20,7 @@ import yaml
 from harness.config import Estate, Service
 from harness.errors import ConfigError
 from harness.observe.annotations import dashboard_for, recent_changes, runbook_for
+from harness.observe.cause_rules import cause_rule_group
 from harness.observe.durations import compact_duration
 from harness.observe.rule_model import AlertRule, RecordingRule, RuleGroup
 from harness.slo.rules import slo_alert_rules, slo_recording_rules
@@ -51,6 +54,7 @@ def rule_groups(estate: Estate, variant: Variant | None = None) -> list[RuleGrou
     return [
         RuleGroup("slos", tuple(slos)),
         RuleGroup("service-health", tuple(health)),
+        cause_rule_group(estate, variant),
     ]
 
 
