@@ -110,6 +110,7 @@ def _burn_rule(
 
 def _no_data_rule(estate: Estate, variant: Variant, objective: Objective) -> AlertRule:
     policy = estate.slo_specs.policy
+    silence_s = objective.no_data_for_s or policy.no_data_for_s
     window = variant.window(
         min(w.short_window_s for w in policy.windows), "short_window_s"
     )
@@ -121,13 +122,13 @@ def _no_data_rule(estate: Estate, variant: Variant, objective: Objective) -> Ale
     return AlertRule(
         name=NO_DATA,
         expr=f"({total}) == 0 or {present}",
-        for_s=variant.seconds(policy.no_data_for_s),
+        for_s=variant.seconds(silence_s),
         window_s=variant.seconds(min(w.short_window_s for w in policy.windows)),
         labels=_alert_labels(estate, objective, "ticket"),
         annotations={
             "summary": (
                 f"{objective.name}: no requests for "
-                f"{variant.duration(policy.no_data_for_s, 'no_data_for_s')}"
+                f"{variant.duration(silence_s, 'no_data_for_s')}"
             ),
             "description": (
                 f"{objective.service} recorded no request that counts for "

@@ -189,16 +189,20 @@ class _Story:
         )
 
     def idle(self) -> dict:
-        total = 60
         policy = self.estate.slo_specs.policy
         short_s = min(w.short_window_s for w in policy.windows)
-        fires = math.ceil((short_s + policy.no_data_for_s) / self.step_s)
+        silence_s = self.objective.no_data_for_s or policy.no_data_for_s
+        fires = math.ceil((short_s + silence_s) / self.step_s)
         short = self.variant.window(short_s, "short_window_s")
+        total = max(60, fires + SLACK_STEPS + 5)
         case = self._case(
             "idle",
             [0] * total,
             [
                 self._expect(self.alert, 30, []),
+                # Pending from the first rate (one step in); not firing before
+                # no_data_for_s has passed since then.
+                self._expect(NO_DATA, math.ceil(silence_s / self.step_s), []),
                 self._expect(NO_DATA, fires + SLACK_STEPS, [self._labels("ticket")]),
             ],
             good=[0] * total,

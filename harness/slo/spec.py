@@ -46,6 +46,8 @@ class Objective:
     threshold_s: float | None = None  # LATENCY only
     journey: str | None = None
     requests: tuple[Request, ...] = ()  # empty: every request of the service
+    # How long without a request before SLONoData; None: the policy's.
+    no_data_for_s: float | None = None
 
     @property
     def error_budget(self) -> float:
@@ -182,6 +184,7 @@ def _objective(entry: Fields, services: list[str]) -> Objective:
             "threshold_s",
             "journey",
             "requests",
+            "no_data_for_s",
         ]
     )
     sli = entry.choice("sli", SLI_KINDS)
@@ -204,6 +207,7 @@ def _objective(entry: Fields, services: list[str]) -> Objective:
         threshold_s=_threshold(entry, sli),
         journey=entry.get("journey", str, None),
         requests=tuple(_requests(entry)),
+        no_data_for_s=entry.number("no_data_for_s", None, minimum=1),
     )
 
 
