@@ -9,7 +9,6 @@ or a run can count how many incidents one outage opened and see them close.
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.errors import StackError
+from harness.observe.background import BackgroundServer
 from harness.observe.pager_api import (
     OPSGENIE,
     PAGERDUTY,
@@ -78,12 +78,15 @@ class Incident:
         return self.closed is None
 
 
-class PagerStub:
+class PagerStub(BackgroundServer):
     """Serves both paging APIs on 127.0.0.1 and keeps every incident.
 
     on_event runs on the request's thread after the event is recorded and
     before the answer goes out; a failing callback is logged, never answered.
     """
+
+    what = "pager stub"
+    url_suffix = ""
 
     def __init__(
         self,
@@ -92,54 +95,13 @@ class PagerStub:
         port: int = 0,
     ):
         self.on_event = on_event
-        self.host = host
-        self.port = port
-        self._server: _StubServer | None = None
-        self._thread: threading.Thread | None = None
-        self._changed = threading.Condition()
+        super().__init__(host, port)
         self._incidents: dict[str, Incident] = {}
         self._open: dict[tuple[str, str, str], str] = {}
         self._events: list[PagerEvent] = []
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise StackError("pager stub has no URL until start() is called")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "PagerStub":
-        """Bind and serve in a background thread."""
-        if self._server is not None:
-            raise StackError(f"pager stub already serves at {self.url}")
-        self._server = _StubServer((self.host, self.port), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="pager-stub",
-            daemon=True,
-        )
-        self._thread.start()
-        log.info("pager stub listening: url=%s", self.url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, and wake anyone waiting for an incident."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
-        with self._changed:
-            self._server = None
-            self._changed.notify_all()
-        log.info("pager stub stopped")
-
-    def __enter__(self) -> "PagerStub":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self) -> "_StubServer":
+        return _StubServer((self.host, self.port), _Handler, self)
 
     def incidents(self) -> list[Incident]:
         """Every incident so far, oldest first."""

@@ -9,7 +9,6 @@ it to an optional callback, such as the remediation controller.
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from harness.errors import HarnessError, StackError
+from harness.observe.background import BackgroundServer
 from harness.stack.ports import LOOPBACK
 
 log = logging.getLogger(__name__)
@@ -177,12 +177,15 @@ def _timestamp(entry: dict, field: str, default: datetime | None = None) -> date
     return parsed
 
 
-class WebhookSink:
+class WebhookSink(BackgroundServer):
     """Receives webhook notifications on 127.0.0.1 and keeps them all.
 
     on_alert runs on the request's thread before Alertmanager gets its answer,
     so a callback that does slow work should hand it to a queue of its own.
     """
+
+    what = "webhook sink"
+    url_suffix = "/"
 
     def __init__(
         self,
@@ -191,54 +194,13 @@ class WebhookSink:
         port: int = 0,
     ):
         self.on_alert = on_alert
-        self.host = host
-        self.port = port
-        self._server: _SinkServer | None = None
-        self._thread: threading.Thread | None = None
-        self._changed = threading.Condition()
+        super().__init__(host, port)
         self._notifications: list[Notification] = []
         self._events: list[AlertEvent] = []
         self._seen: set[tuple[str, str, datetime]] = set()
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise StackError("webhook sink has no URL until start() is called")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def start(self) -> "WebhookSink":
-        """Bind and serve in a background thread."""
-        if self._server is not None:
-            raise StackError(f"webhook sink already serves at {self.url}")
-        self._server = _SinkServer((self.host, self.port), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="webhook-sink",
-            daemon=True,
-        )
-        self._thread.start()
-        log.info("webhook sink listening: url=%s", self.url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, and wake anyone waiting for an event."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
-        with self._changed:
-            self._server = None
-            self._changed.notify_all()
-        log.info("webhook sink stopped")
-
-    def __enter__(self) -> "WebhookSink":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self) -> "_SinkServer":
+        return _SinkServer((self.host, self.port), _Handler, self)
 
     def notifications(self) -> list[Notification]:
         with self._changed:

@@ -91,7 +91,7 @@ def _burn_rule(
         name=name,
         expr="\n or ".join(pairs),
         for_s=variant.seconds(max(w.for_s for w in windows)),
-        labels=_alert_labels(estate, objective, severity),
+        labels=alert_labels(estate, objective, severity),
         annotations={
             "summary": _burn_summary(objective, severity),
             "description": _burn_description(estate, variant, objective, windows),
@@ -124,7 +124,7 @@ def _no_data_rule(estate: Estate, variant: Variant, objective: Objective) -> Ale
         expr=f"({total}) == 0 or {present}",
         for_s=variant.seconds(silence_s),
         window_s=variant.seconds(min(w.short_window_s for w in policy.windows)),
-        labels=_alert_labels(estate, objective, "ticket"),
+        labels=alert_labels(estate, objective, "ticket"),
         annotations={
             "summary": (
                 f"{objective.name}: no requests for "
@@ -170,7 +170,8 @@ def _burn_description(
     )
 
 
-def _alert_labels(estate: Estate, objective: Objective, severity: str) -> dict:
+def alert_labels(estate: Estate, objective: Objective, severity: str) -> dict:
+    """The labels of an objective's alerts: where, how urgent, whose, what."""
     labels = {
         "service": objective.service,
         "severity": severity,

@@ -30,6 +30,7 @@ from harness.config import Estate
 from harness.slo.rules import (
     ERROR_RATIO,
     NO_DATA,
+    alert_labels,
     burn_alert_name,
     pair_threshold,
     slo_alert_rules,
@@ -241,21 +242,7 @@ class _Story:
         return max(w.for_s for w in windows)
 
     def _labels(self, severity: str) -> dict:
-        return _labels(self.estate, self.objective, severity)
-
-
-def _labels(estate: Estate, objective: Objective, severity: str) -> dict:
-    labels = {
-        "service": objective.service,
-        "severity": severity,
-        "team": estate.services[objective.service].team,
-        "signal": "symptom",
-        "slo": objective.name,
-        "sli": objective.sli,
-    }
-    if objective.journey:
-        labels["journey"] = objective.journey
-    return labels
+        return alert_labels(self.estate, self.objective, severity)
 
 
 def _series(objective: Objective, good: list, bad: list) -> list[dict]:
