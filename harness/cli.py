@@ -201,14 +201,24 @@ def _add_slo(commands) -> None:
         metavar="DIR",
         help="windows divided by compression_factor, as experiments run them",
     )
-    export.add_argument("--config", type=Path, default=None, metavar="DIR")
+    export.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the estate's config folder (default: config/)",
+    )
     export.set_defaults(handler=_cmd_slo_export)
 
 
 def _cmd_slo_export(args) -> int:
     from harness.config import DEFAULT_CONFIG_DIR, load_estate
     from harness.observe.binaries import find_binaries
-    from harness.observe.checks import check_alertmanager_config, check_rules
+    from harness.observe.checks import (
+        check_alertmanager_config,
+        check_rules,
+        run_rule_tests,
+    )
     from harness.slo.export import export
     from harness.slo.variant import experiment, production
 
@@ -221,6 +231,8 @@ def _cmd_slo_export(args) -> int:
     binaries = find_binaries()
     check_rules(binaries, paths[0])
     check_alertmanager_config(binaries, paths[1])
+    tests = [path for path in paths if path.name.endswith(".test.yml")]
+    run_rule_tests(binaries, *tests)
     for path in paths:
         print(path)
     return 0

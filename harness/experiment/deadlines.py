@@ -39,8 +39,44 @@ class AlertDeadlines:
 def load_checked(path: Path, estate: Estate) -> Experiment:
     """Load an experiment and refuse expectations no configuration can meet."""
     experiment = load_experiment(path, estate, alert_catalogue(estate))
+    rules = alert_rules(estate)
+    for alert in experiment.alerts:
+        _check_context_names(matching_rules(rules, alert), alert)
     alert_deadlines(estate, experiment)
     return experiment
+
+
+# Labels an alert gets from its series rather than from its rule.
+SERIES_LABELS = ("alertname", "instance", "job")
+
+
+def _check_context_names(rules: list[AlertRule], alert: AlertExpectation) -> None:
+    """Refuse label and annotation names no matching rule can ever carry."""
+    if not rules:
+        raise ConfigError(
+            f"{alert.where}: field 'expect.alerts' expects {alert.key} with labels "
+            f"{dict(alert.labels)!r}, which no generated rule carries"
+        )
+    known = {name for rule in rules for name in rule.labels} | set(SERIES_LABELS)
+    for name, _ in alert.labels:
+        if name not in known:
+            raise ConfigError(
+                f"{alert.where}: field 'labels.{name}' names a label {alert.name} "
+                f"never carries; accepted labels: {', '.join(sorted(known))}"
+            )
+    notes = {name for rule in rules for name in rule.annotations}
+    for name, text in alert.annotations:
+        if name not in notes:
+            raise ConfigError(
+                f"{alert.where}: field 'annotations.{name}' names an annotation "
+                f"{alert.name} never carries; accepted: {', '.join(sorted(notes))}"
+            )
+        if not text and not any(rule.annotations.get(name) for rule in rules):
+            raise ConfigError(
+                f"{alert.where}: field 'annotations.{name}' must be non-empty, but "
+                f"every rule of {alert.name} leaves it empty (no runbook answers "
+                "it?); expected an annotation the rule fills"
+            )
 
 
 def alert_deadlines(estate: Estate, experiment: Experiment) -> dict:
@@ -90,14 +126,14 @@ def _deadlines(
     candidates = matching_rules(rules, alert)
     if not candidates:
         raise ConfigError(
-            f"{experiment.path}: field 'expect.alerts' expects {alert.key} with "
+            f"{alert.where}: field 'expect.alerts' expects {alert.key} with "
             f"labels {dict(alert.labels)!r}, which no generated rule carries"
         )
     timings = [_window_timing(estate, alert, rule, burn_s) for rule in candidates]
     feasible = [t for t in timings if t[0] is not None]
     if not feasible:
         raise ConfigError(
-            f"{experiment.path}: field 'expect.alerts' expects {alert.key} to fire "
+            f"{alert.where}: field 'expect.alerts' expects {alert.key} to fire "
             f"with error_ratio {alert.error_ratio:g} for {burn_s:g} s; the "
             "burn-rate arithmetic says no window pair of the alert crosses its "
             "threshold: expected a larger error_ratio, a longer fault, or "

@@ -58,6 +58,7 @@ class AlertExpectation:
     annotations: tuple[tuple[str, str], ...] = ()  # name, text it must contain
     # Firing in Prometheus, yet never notified: an inhibition held it back.
     inhibited: bool = False
+    where: str = ""  # file:line of the entry, for errors found after loading
 
     @property
     def key(self) -> str:
@@ -149,7 +150,7 @@ def load_experiment(
     faults = tuple(_faults(doc, estate))
     expect = doc.child("expect")
     expect.require_known([*EXPECTATIONS, "quiet_steady_state"])
-    if not any(expect.data.get(key) not in (None, False) for key in EXPECTATIONS):
+    if not any(_expects(expect.data.get(key)) for key in EXPECTATIONS):
         # An experiment that expects nothing would pass whatever happened.
         doc.fail(
             ("expect",),
@@ -174,7 +175,27 @@ def load_experiment(
         no_alerts=expect.get("no_alerts", bool, False),
         quiet_steady_state=expect.get("quiet_steady_state", bool, True),
     )
+    _refuse_contradictions(expect, experiment)
     return experiment
+
+
+def _refuse_contradictions(expect: Fields, experiment: Experiment) -> None:
+    """Expectations that cannot all hold would fail whatever the estate did."""
+    if not experiment.no_alerts:
+        return
+    firing = [a.key for a in experiment.alerts if a.fires]
+    if firing:
+        expect.fail(
+            expect.here + ("no_alerts",),
+            True,
+            f"false while alerts are expected to fire ({', '.join(firing)})",
+        )
+    if experiment.pages:
+        expect.fail(
+            expect.here + ("pages",),
+            experiment.pages,
+            "0 (or nothing) when no_alerts is true: a page needs an alert",
+        )
 
 
 _SLUG = "lower-case letters, digits and dashes, such as claims-customer-latency"
@@ -258,6 +279,11 @@ def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
     return faults
 
 
+def _expects(value) -> bool:
+    # pages: 0 expects something (no page); an empty list or false does not.
+    return value is not None and value is not False and value != []
+
+
 def _alerts(
     expect: Fields, alert_names: Mapping[str, tuple[str, ...]]
 ) -> list[AlertExpectation]:
@@ -319,6 +345,7 @@ def _alert(
         labels=tuple(_string_map(entry, "labels").items()),
         annotations=tuple(_annotations(entry).items()),
         inhibited=inhibited,
+        where=entry.doc.where(entry.here),
     )
 
 

@@ -157,18 +157,31 @@ def _firing_notes(observed: Observed, from_s: float, until_s: float) -> list[Eve
         for e in observed.events
         if e.kind == "alert_notified"
         and e.fields.get("status") == "firing"
+        and not e.fields.get("repeat")
         and from_s <= e.t_s <= until_s
     ]
 
 
 def _describe_notes(notes: list[Event], origin_s: float) -> str:
-    shown = ", ".join(
-        f"{e.fields.get('alertname')}"
-        f"{{service={e.fields.get('service', '')}}} at {e.t_s - origin_s:.1f} s"
-        for e in notes[:5]
-    )
+    shown = ", ".join(f"{_name(e)} at {e.t_s - origin_s:.1f} s" for e in notes[:5])
     more = f" and {len(notes) - 5} more" if len(notes) > 5 else ""
     return f"notified firing: {shown}{more}"
+
+
+def _name(event: Event) -> str:
+    """An alert as a person reads it: name, severity and what it is about."""
+    fields = event.fields
+    labels = fields.get("labels") or {}
+    about = (
+        ", ".join(
+            f"{k}={labels[k]}"
+            for k in ("service", "slo", "dependency")
+            if labels.get(k)
+        )
+        or f"service={fields.get('service', '')}"
+    )
+    severity = f"[{fields['severity']}]" if fields.get("severity") else ""
+    return f"{fields.get('alertname')}{severity}{{{about}}}"
 
 
 def _check_quiet_steady_state(observed: Observed, checks: _Checks) -> None:

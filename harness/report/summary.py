@@ -128,7 +128,9 @@ def _timings(result) -> list[str]:
     if recover is None and "slo" not in m:
         return lines + [
             "",
-            "The SLO never breached, so there was nothing to recover.",
+            "Time to recover is measured for an experiment that expects "
+            "`slo_recovered`; this run either did not expect it or its SLO "
+            "never breached (see the expectations above).",
             "",
         ]
     lines.append(

@@ -9,7 +9,11 @@ In production the pages go to PagerDuty's and Opsgenie's own URLs with the
 keys of config/alerting.yaml, and every alert also to the remediation
 controller's webhook at REMEDIATION_WEBHOOK (edit it before deploying).
 
-Files already in DIR that the export does not write are left alone.
+DIR/tests/ belongs to the export: generated tests and rule files left there
+by an earlier export are removed first. Each test runs against a copy of its
+objective's rules without annotations (promtool compares annotations, and a
+test would have to spell out every template); the copies come from the same
+functions as the deployed file. Other files in DIR are left alone.
 """
 
 import logging
@@ -44,10 +48,24 @@ def export(estate: Estate, folder: Path, variant: Variant) -> list[Path]:
             "created when missing)"
         )
     rules = write_rules(folder / RULES_FILE, estate, variant=variant)
+    _remove_generated(folder / "tests")
     tests = write_rule_tests(folder / "tests", estate, variant)
     timing = PRODUCTION_TIMING if variant.name == PRODUCTION else estate.observability
     alertmanager = write_alertmanager_config(
         folder / ALERTMANAGER_FILE, timing, REMEDIATION_WEBHOOK, estate, pager_url=""
     )
-    log.info("exported %s: folder=%s files=%d", variant.name, folder, 2 + len(tests))
-    return [rules, alertmanager, *tests]
+    written = [
+        rules,
+        alertmanager,
+        *tests,
+        *sorted((folder / "tests").glob("*.rules.yml")),
+    ]
+    log.info("exported %s: folder=%s files=%d", variant.name, folder, len(written))
+    return written
+
+
+def _remove_generated(tests: Path) -> None:
+    # Tests of an objective that no longer exists would stay green forever.
+    for pattern in ("*.test.yml", "*.rules.yml"):
+        for path in tests.glob(pattern):
+            path.unlink()

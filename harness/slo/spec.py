@@ -118,6 +118,7 @@ def load_slo_specs(path: Path, services: list[str]) -> SLOSpecs:
     policy = _policy(doc)
     objectives = [_objective(entry, services) for entry in doc.items("slos")]
     _refuse_repeats(doc, objectives)
+    _refuse_unreachable(doc, policy, objectives)
     return SLOSpecs(policy, tuple(objectives))
 
 
@@ -242,6 +243,22 @@ def _requests(entry: Fields) -> list[Request]:
             "the requests that make up the journey, such as ['POST /claims']",
         )
     return requests
+
+
+def _refuse_unreachable(doc: Fields, policy: Policy, objectives) -> None:
+    """A pair whose threshold is 100% or more could never fire."""
+    for index, objective in enumerate(objectives):
+        for pair in policy.windows:
+            threshold = pair.burn_rate * objective.error_budget
+            if threshold >= 1:
+                doc.fail(
+                    ("slos", index, "target"),
+                    objective.target,
+                    f"a target whose error budget times every burn_rate stays "
+                    f"under 1 (burn_rate {pair.burn_rate:g} x budget "
+                    f"{objective.error_budget:g} = {threshold:g}: the alert could "
+                    "never fire)",
+                )
 
 
 def _refuse_repeats(doc: Fields, objectives: list[Objective]) -> None:

@@ -39,6 +39,12 @@ class Variant:
     def window(self, production_s: float, field: str) -> str:
         """A rate window: refused when it holds fewer than 4 scrapes."""
         seconds = self.seconds(production_s)
+        if seconds < 4 * self.scrape_interval_s and self.name == PRODUCTION:
+            raise ConfigError(
+                f"field '{field}' is {production_s:g} s; expected at least 4 "
+                f"scrapes of {self.scrape_interval_s:g} s (the scrape interval "
+                "production rules are written for)"
+            )
         if seconds < 4 * self.scrape_interval_s:
             raise ConfigError(
                 f"field 'compression_factor' is {self.compression_factor:g}, which "

@@ -313,3 +313,52 @@ def test_pages_and_no_alerts_are_read(estate, tmp_path):
     data["expect"]["pages"] = -1
     with pytest.raises(ConfigError, match=r"expect.pages' is -1; expected an integer"):
         load_experiment(write(tmp_path, data), estate, ALERTS)
+
+
+def test_no_page_at_all_is_an_expectation(estate, tmp_path):
+    data = base()
+    data["expect"] = {"pages": 0}
+
+    assert load_experiment(write(tmp_path, data), estate, ALERTS).pages == 0
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ({"no_alerts": True, "pages": 2}, r"expect.pages' is 2; expected 0"),
+        (
+            {"no_alerts": True, "alerts": [{"name": "ServiceDown"}]},
+            r"expect.no_alerts' is true; expected false while alerts are expected",
+        ),
+    ],
+)
+def test_expectations_that_contradict_each_other_are_refused(
+    estate, tmp_path, expect, message
+):
+    data = base()
+    data["expect"] = expect
+
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(write(tmp_path, data), estate, ALERTS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"labels": {"tema": "claims-platform"}},
+            r"exp.yaml:\d+: field 'labels.tema' names a label",
+        ),
+        (
+            {"annotations": ["runbok"]},
+            r"field 'annotations.runbok' names an annotation",
+        ),
+    ],
+)
+def test_label_and_annotation_names_no_rule_carries_are_refused(
+    estate, tmp_path, fields, message
+):
+    from harness.experiment.deadlines import load_checked
+
+    with pytest.raises(ConfigError, match=message):
+        load_checked(_with_alert(tmp_path, **fields), estate)

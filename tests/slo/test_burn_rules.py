@@ -323,6 +323,22 @@ def test_slo_export_writes_checked_production_rules_and_tests(tmp_path):
     assert len(list((tmp_path / "out" / "tests").glob("*.test.yml"))) == 22
 
 
+def test_slo_export_removes_tests_of_objectives_no_longer_declared(estate, tmp_path):
+    from harness.slo.export import export
+
+    stale = tmp_path / "tests" / "gone-availability-page.test.yml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("rule_files: []\n")
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+
+    paths = export(estate, tmp_path, production())
+
+    assert not stale.exists() and keep.read_text() == "mine"
+    assert all(p.exists() for p in paths)
+    assert len(paths) == 2 + 2 * 2 * len(estate.slo_specs.objectives)
+
+
 def test_slo_export_refuses_a_file_as_folder(tmp_path, capsys):
     from harness.cli import main
 

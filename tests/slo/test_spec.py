@@ -89,6 +89,10 @@ def test_service_view_keeps_one_availability_and_latency_objective(estate):
             r"dashboard_url' is 'https://x/\{team\}'; expected a URL whose only",
         ),
         (lambda d: d.update(windows=[]), r"unknown field 'windows'"),
+        (
+            lambda d: d["slos"][4].update(target=0.5),
+            r"slos\[4\]\.target' is 0.5; expected a target whose error budget",
+        ),
     ],
 )
 def test_bad_specs_are_refused_naming_field_and_value(tmp_path, change, message):
