@@ -83,7 +83,10 @@ def _measure(estate: Estate, folder: Path) -> tuple[list[Sample], float]:
                     admin = MockAdminClient(
                         endpoints.services[service], endpoints.admin_token
                     )
-                    samples.append(_sample(sink, admin, service, deadlines[service]))
+                    alert = burn_alert_name(_availability(estate, service))
+                    samples.append(
+                        _sample(sink, admin, service, alert, deadlines[service])
+                    )
             history_s = time.monotonic() - started
             stop.set()
             load.join(timeout=5)
@@ -149,8 +152,9 @@ def _wait_history(started: float, needed_s: float) -> None:
         time.sleep(remaining)
 
 
-def _sample(sink, admin: MockAdminClient, service: str, deadlines) -> Sample:
-    objective_alert = burn_alert_name_of(service)
+def _sample(
+    sink, admin: MockAdminClient, service: str, objective_alert: str, deadlines
+) -> Sample:
     fault = admin.add_fault("error", rate=1.0, status_code=500, duration_s=WAIT_LIMIT_S)
     injected = time.monotonic()
     try:
@@ -176,10 +180,6 @@ def _sample(sink, admin: MockAdminClient, service: str, deadlines) -> Sample:
         deadlines.floor.total_s,
         deadlines.detect.total_s,
     )
-
-
-def burn_alert_name_of(service: str) -> str:
-    return "".join(p.capitalize() for p in service.split("-")) + "AvailabilityBurnRate"
 
 
 def _load(front: dict[str, str], stop: threading.Event) -> None:

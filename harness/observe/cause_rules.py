@@ -318,57 +318,66 @@ def _error_ratio_anomaly(
     estate: Estate, variant: Variant, service: Service
 ) -> AlertRule:
     rule = estate.alert_rules.anomaly
-    current = f'{ERROR_RATIO}{{service="{service.name}"}}'
-    baseline = _baseline(estate, variant, current)
     short = variant.window(rule.short_window_s, "anomaly.short_window_s")
-    return AlertRule(
+    return _anomaly_rule(
+        estate,
+        variant,
+        service,
         name=ERROR_RATIO_ANOMALY,
-        expr=_anomaly_expr(
-            estate,
-            variant,
-            service,
-            current,
-            baseline,
-            _number(rule.error_ratio_min_change),
+        current=f'{ERROR_RATIO}{{service="{service.name}"}}',
+        min_change=rule.error_ratio_min_change,
+        summary=(
+            f"{service.name}: {{{{ $value | humanizePercentage }}}} of requests "
+            f"answered 5xx over {short}, far above its baseline"
         ),
-        for_s=variant.seconds(rule.for_s),
-        window_s=variant.seconds(rule.short_window_s),
-        labels=_labels(service, "ticket", SYMPTOM),
-        annotations=_annotations(
-            estate,
-            variant,
-            ERROR_RATIO_ANOMALY,
-            service.name,
-            current,
-            summary=(
-                f"{service.name}: {{{{ $value | humanizePercentage }}}} of requests "
-                f"answered 5xx over {short}, far above its baseline"
-            ),
-            description=(
-                f"{service.name}'s share of 5xx answers over {short} is more than "
-                f"{rule.stddevs:g} standard deviations and "
-                f"{_percent(rule.error_ratio_min_change)} above its mean over the "
-                f"{baseline.window} before ({rule.min_requests} requests at least)."
-            ),
-        ),
+        what=f"share of 5xx answers over {short}",
+        change=_percent(rule.error_ratio_min_change),
     )
 
 
 def _latency_anomaly(estate: Estate, variant: Variant, service: Service) -> AlertRule:
     rule = estate.alert_rules.anomaly
     quantile = _number(rule.latency_quantile)
-    current = f'{LATENCY_QUANTILE}{{service="{service.name}",quantile="{quantile}"}}'
-    baseline = _baseline(estate, variant, current)
     short = variant.window(rule.short_window_s, "anomaly.short_window_s")
-    return AlertRule(
+    percentile = f"p{float(quantile) * 100:g}"
+    return _anomaly_rule(
+        estate,
+        variant,
+        service,
         name=LATENCY_ANOMALY,
+        current=(
+            f'{LATENCY_QUANTILE}{{service="{service.name}",quantile="{quantile}"}}'
+        ),
+        min_change=rule.latency_min_change_s,
+        summary=(
+            f"{service.name}: {percentile} latency "
+            f"{{{{ $value | humanizeDuration }}}} over {short}, far above its "
+            "baseline"
+        ),
+        what=f"{percentile} latency over {short}",
+        change=f"{rule.latency_min_change_s:g} s",
+    )
+
+
+def _anomaly_rule(
+    estate: Estate,
+    variant: Variant,
+    service: Service,
+    *,
+    name: str,
+    current: str,
+    min_change: float,
+    summary: str,
+    what: str,
+    change: str,
+) -> AlertRule:
+    """A ticket when current leaves its own baseline by far and by enough."""
+    rule = estate.alert_rules.anomaly
+    baseline = _baseline(estate, variant, current)
+    return AlertRule(
+        name=name,
         expr=_anomaly_expr(
-            estate,
-            variant,
-            service,
-            current,
-            baseline,
-            _number(rule.latency_min_change_s),
+            estate, variant, service, current, baseline, _number(min_change)
         ),
         for_s=variant.seconds(rule.for_s),
         window_s=variant.seconds(rule.short_window_s),
@@ -376,18 +385,13 @@ def _latency_anomaly(estate: Estate, variant: Variant, service: Service) -> Aler
         annotations=_annotations(
             estate,
             variant,
-            LATENCY_ANOMALY,
+            name,
             service.name,
             current,
-            summary=(
-                f"{service.name}: p{float(quantile) * 100:g} latency "
-                f"{{{{ $value | humanizeDuration }}}} over {short}, far above its "
-                "baseline"
-            ),
+            summary=summary,
             description=(
-                f"{service.name}'s p{float(quantile) * 100:g} latency over {short} "
-                f"is more than {rule.stddevs:g} standard deviations and "
-                f"{rule.latency_min_change_s:g} s above its mean over the "
+                f"{service.name}'s {what} is more than {rule.stddevs:g} standard "
+                f"deviations and {change} above its mean over the "
                 f"{baseline.window} before ({rule.min_requests} requests at least)."
             ),
         ),

@@ -27,6 +27,7 @@ import yaml
 from prometheus_client.utils import floatToGoString
 
 from harness.config import Estate
+from harness.observe.durations import render_duration
 from harness.slo.rules import (
     ERROR_RATIO,
     NO_DATA,
@@ -62,7 +63,7 @@ def write_rule_tests(folder: Path, estate: Estate, variant: Variant) -> list[Pat
             test = folder / f"{stem}.test.yml"
             document = {
                 "rule_files": [rules.name],
-                "evaluation_interval": _seconds(
+                "evaluation_interval": _duration(
                     variant.seconds(STEP_PRODUCTION_S[severity])
                 ),
                 "tests": rule_test_cases(estate, variant, objective, severity),
@@ -117,7 +118,7 @@ def _logic_rules(
     ]
     group = {
         "name": f"{objective.name}-{severity}",
-        "interval": _seconds(variant.seconds(STEP_PRODUCTION_S[severity])),
+        "interval": _duration(variant.seconds(STEP_PRODUCTION_S[severity])),
         "rules": recordings + alerts,
     }
     return yaml.safe_dump({"groups": [group]}, sort_keys=False, width=1 << 20)
@@ -235,7 +236,7 @@ class _Story:
         }
 
     def _time(self, steps: float) -> str:
-        return _seconds(self.variant.seconds(steps * self.step_s))
+        return _duration(self.variant.seconds(steps * self.step_s))
 
     def _for_s(self) -> float:
         windows = self.estate.slo_specs.policy.windows_of(self.severity)
@@ -272,8 +273,5 @@ def _counter(series: str, per_step: list) -> dict:
     return {"series": series, "values": " ".join(values)}
 
 
-def _seconds(seconds: float) -> str:
-    milliseconds = round(seconds * 1000)
-    if milliseconds % 1000 == 0:
-        return f"{milliseconds // 1000}s"
-    return f"{milliseconds}ms"
+def _duration(seconds: float) -> str:
+    return render_duration(seconds, "step")
