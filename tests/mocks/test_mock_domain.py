@@ -1,10 +1,13 @@
 """The services' domain routes: profiles, sign-in, consent, policy life, claims."""
 
+import asyncio
 from datetime import date
 
 import httpx
 
 from mocks.core.seed import seeded_customer
+from mocks.services.fraud_detection import ClaimToScore
+from mocks.services.fraud_detection import score as fraud_score
 
 SEED = 20261204
 
@@ -142,9 +145,25 @@ def _claim(number: int, amount_cents: int) -> dict:
     }
 
 
+def _claim_for_review(number: int, amount_cents: int) -> dict:
+    """A large claim the fraud stub sends to review on today's date.
+
+    The stub's score hashes every field, the incident date included, so the
+    description is varied until today's hash is high enough.
+    """
+    for attempt in range(200):
+        claim = {**_claim(number, amount_cents), "description": f"Burst pipe {attempt}"}
+        verdict = asyncio.run(fraud_score(ClaimToScore(**claim)))
+        if verdict["decision"] == "review":
+            return claim
+    raise AssertionError("no description sends the claim to review today")
+
+
 def test_a_claim_under_review_is_adjudicated_once_and_then_paid(estate):
     claims = _url(estate, "claims-api", "/claims")
-    filed = httpx.post(claims, json=_claim(207, 2_500_000), timeout=10).json()
+    filed = httpx.post(
+        claims, json=_claim_for_review(207, 2_500_000), timeout=10
+    ).json()
     assert filed["status"] == "under_review"
     base = f"{claims}/{filed['claim_id']}"
 
