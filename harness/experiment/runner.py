@@ -317,17 +317,15 @@ class ExperimentRun:
         settings = LoadSettings(
             # Every service's front door: each journey calls what it needs.
             targets=dict(endpoints.front),
-            journey=self.experiment.load.journey,
-            arrival_rate_per_s=self.experiment.load.arrival_rate_per_s,
             customers=self.estate.seed.customers,
+            **self.experiment.load.settings_fields(),
         )
         load = LoadRun(settings, self.run_dir / "load", run_time_s=run_time_s)
         self._parts["load"] = load
         load.start()
         self.journal.record(
             "load_started",
-            journey=settings.journey,
-            arrival_rate_per_s=settings.arrival_rate_per_s,
+            **self.experiment.load.settings_fields(),
             pid=load.pid,
         )
 

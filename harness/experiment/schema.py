@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.config import Estate
 from harness.errors import ConfigError
+from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
 from harness.yamlfile import load_located
 
@@ -18,17 +19,10 @@ FAULT_KINDS = {
     "latency": {"latency_ms": None, "jitter_ms": 0.0},
     "outage": {},
 }
-JOURNEYS = ("file_a_claim", "pay_a_premium")
 # Bounds that keep every run finite: an hour per phase, ten minutes of delay.
 MAX_PHASE_S = 3600
 MAX_DELAY_MS = 600_000
 TAGS = ("ci", "gameday", "slow")
-
-
-@dataclass(frozen=True)
-class LoadSpec:
-    journey: str
-    arrival_rate_per_s: float
 
 
 @dataclass(frozen=True)
@@ -142,7 +136,7 @@ def load_experiment(
         accepted="one sentence saying what should happen",
     )
     tags = tuple(_tags(doc))
-    load = _load(doc.child("load"))
+    load = parse_load(doc.child("load"))
     steady = doc.child("steady_state")
     steady.require_known(["duration_s", "slos"])
     steady_state_s = steady.number("duration_s", minimum=1, maximum=MAX_PHASE_S)
@@ -212,19 +206,6 @@ def _tags(doc: Fields) -> list[str]:
         [],
         check=lambda v: all(t in TAGS for t in v),
         accepted=f"a list of: {', '.join(TAGS)}",
-    )
-
-
-def _load(entry: Fields) -> LoadSpec:
-    entry.require_known(["journey", "arrival_rate_per_s"])
-    return LoadSpec(
-        journey=entry.choice("journey", JOURNEYS),
-        arrival_rate_per_s=entry.get(
-            "arrival_rate_per_s",
-            (int, float),
-            check=lambda v: 0 < v <= 200,
-            accepted="a number of journeys per second, above 0 and at most 200",
-        ),
     )
 
 

@@ -1,19 +1,21 @@
-"""Locust user journeys against the insurer's APIs, started at a fixed arrival rate.
+"""Locust user journeys against the insurer's APIs, in an open or a closed model.
 
 This file runs only inside the `locust` process (see harness.load.runner):
 Locust is built on gevent, which must never share a process with asyncio.
 It reads its settings from the JSON file named by HARNESS_LOAD_CONFIG.
 
-One ArrivalDriver user starts journeys on an open-model schedule (see
-harness.load.arrivals), each in its own greenlet, at most max_in_flight at a
-time. Besides Locust's CSVs it writes, next to them:
+Open model: one ArrivalDriver user starts journeys on an arrival schedule
+(see harness.load.arrivals), each in its own greenlet, at most max_in_flight
+at a time. Closed model: `users` ClosedModelUser users each run one journey
+after another, pausing think_time_s between them. Either way each journey is
+drawn from the weighted mix of the settings. Besides Locust's CSVs it writes,
+next to them:
 
 - <csv prefix>_journeys.json: arrivals, starts, drops and outcomes of journeys,
-  rewritten every second and once more when the test stops;
+  in all and per journey, rewritten every second and once more at the end;
 - <csv prefix>_accepted.jsonl: one line per record a service answered as
-  created (a claim's or a payment's ID), written as the answer arrives, so
-  the integrity checks can look for each one after the run; customers and
-  policies are not written down, as no journey creates them yet;
+  created (a claim's, payment's, customer's or policy's ID), written as the
+  answer arrives, so the integrity checks can look for each one after the run;
 - <csv prefix>_final_*.csv: Locust's stats as they stood when the test stopped.
   Locust rewrites its own CSVs only once a second and does not rewrite them at
   exit, so they can miss up to the last second of requests.
@@ -48,6 +50,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from harness.load.arrivals import count_due, seeded_offsets
 from harness.load.settings import (
     ACCEPTED_RECORDS_SUFFIX,
+    CLOSED_MODEL,
     CONFIG_ENV_VAR,
     LoadSettings,
 )
@@ -160,8 +163,30 @@ class StepClient:
         expected_status: int,
         body: dict[str, Any] | None = None,
         creates: Created | None = None,
+        expect_fields: dict[str, Any] | None = None,
     ) -> bool:
         """Send one request; True when it answered expected_status in time."""
+        answer = self.send(
+            method, service, path, name, expected_status, body, creates, expect_fields
+        )
+        return answer is not None
+
+    def send(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        name: str,
+        expected_status: int,
+        body: dict[str, Any] | None = None,
+        creates: Created | None = None,
+        expect_fields: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Send one request; its JSON answer when it succeeded, else None.
+
+        Success is expected_status in time and, when expect_fields is given,
+        an answer holding those values.
+        """
         url = self.targets[service] + path
         with self.session.request(
             method, url, name=name, json=body, catch_response=True
@@ -169,9 +194,12 @@ class StepClient:
             failure = self._failure(response, expected_status)
             if failure is None:
                 self._note_created(response, creates)
-                return True
+                answer = _json_object(response)
+                failure = _field_mismatch(answer, expect_fields or {})
+            if failure is None:
+                return answer
             response.failure(failure)
-            return False
+            return None
 
     def _note_created(self, response: Any, creates: Created | None) -> None:
         if creates is None:
@@ -212,6 +240,24 @@ class StepFailed(Exception):
     Locust groups failures by their text; a URL holding a customer's ID would
     split one cause into a row per customer.
     """
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _field_mismatch(
+    answer: dict[str, Any], expected: dict[str, Any]
+) -> "StepFailed | None":
+    for name, value in expected.items():
+        if answer.get(name) != value:
+            # The value found is left out: it may name a customer (see StepFailed).
+            return StepFailed(f"answer's {name} is not {value!r}")
+    return None
 
 
 def describe_error(
@@ -323,6 +369,154 @@ def pay_a_premium(steps: StepClient, premium: PremiumInput) -> bool:
     )
 
 
+FIRST_NAMES = ("Ada", "Bram", "Chiara", "Dev", "Elin", "Farid", "Grace", "Hugo")
+LAST_NAMES = ("Okafor", "Lindqvist", "Moreau", "Tanaka", "Novak", "Reyes", "Singh")
+
+
+@dataclass(frozen=True)
+class NewCustomerInput:
+    """A person signing up: a unique e-mail address, so no two runs collide."""
+
+    name: str
+    email: str
+    date_of_birth: date
+
+    def as_customer(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "email": self.email,
+            "date_of_birth": self.date_of_birth.isoformat(),
+        }
+
+
+def draw_new_customer(
+    rng: random.Random, customers: int, today: date
+) -> NewCustomerInput:
+    """Invent an adult with a unique address; customers is unused (no seed needed)."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return NewCustomerInput(
+        name=f"{first} {last}",
+        email=f"{first}.{last}.{rng.getrandbits(48):012x}@example.com".lower(),
+        date_of_birth=today - timedelta(days=rng.randint(18 * 366, 90 * 365)),
+    )
+
+
+def register_a_customer(steps: StepClient, person: NewCustomerInput) -> bool:
+    """Sign up (identity verified, filed with the CRM), then sign in as the customer.
+
+    A refusal of any kind (identity verification down or refusing, the CRM
+    down) is a failed journey; so is a profile answered as not verified.
+    """
+    customer = steps.send(
+        "POST",
+        "customer-api",
+        "/customers",
+        "POST /customers",
+        201,
+        person.as_customer(),
+        creates=Created("customers", "customer_id"),
+        expect_fields={"identity_status": "verified"},
+    )
+    if customer is None:
+        return False
+    credentials = {
+        "customer_id": customer.get("customer_id"),
+        "date_of_birth": person.date_of_birth.isoformat(),
+    }
+    return steps.call(
+        "POST", "customer-api", "/auth/tokens", "POST /auth/tokens", 201, credentials
+    )
+
+
+@dataclass(frozen=True)
+class PolicyLookup:
+    """A customer looking at one of the seeded policies."""
+
+    number: int
+
+    @property
+    def policy_id(self) -> str:
+        return f"POL-{self.number:06d}"
+
+
+def draw_policy_lookup(rng: random.Random, customers: int, today: date) -> PolicyLookup:
+    return PolicyLookup(number=rng.randint(1, customers))
+
+
+def view_policy(steps: StepClient, lookup: PolicyLookup) -> bool:
+    """Read a policy, then its status; each answer must be for that policy."""
+    same_policy = {"policy_id": lookup.policy_id}
+    return steps.call(
+        "GET",
+        "policy-api",
+        f"/policies/{lookup.policy_id}",
+        "GET /policies/{id}",
+        200,
+        expect_fields=same_policy,
+    ) and steps.call(
+        "GET",
+        "policy-api",
+        f"/policies/{lookup.policy_id}/status",
+        "GET /policies/{id}/status",
+        200,
+        expect_fields=same_policy,
+    )
+
+
+@dataclass(frozen=True)
+class PolicyApplication:
+    """A seeded customer buying a motor policy, paying by card."""
+
+    number: int
+    coverage_cents: int
+    premium_cents: int
+    card_token: str
+
+    @property
+    def customer_id(self) -> str:
+        return f"CUST-{self.number:06d}"
+
+    def as_policy(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "product": "motor",
+            "coverage_cents": self.coverage_cents,
+            "premium_cents": self.premium_cents,
+            "payment_method": {"type": "card", "token": self.card_token},
+        }
+
+
+def draw_policy_application(
+    rng: random.Random, customers: int, today: date
+) -> PolicyApplication:
+    """Coverage inside the motor product's limits, premium 1-3% of it."""
+    coverage_cents = rng.randrange(2_500_000, 6_000_000, 100_000)
+    return PolicyApplication(
+        number=rng.randint(1, customers),
+        coverage_cents=coverage_cents,
+        premium_cents=coverage_cents * rng.randint(1, 3) // 100,
+        card_token=f"tok_{rng.getrandbits(64):016x}",
+    )
+
+
+def buy_a_policy(steps: StepClient, application: PolicyApplication) -> bool:
+    """Underwrite a new policy: policy-api checks the customer and the card.
+
+    The answer must say the policy is active; a policy left pending because
+    the customer could not be checked is a failed journey.
+    """
+    return steps.call(
+        "POST",
+        "policy-api",
+        "/policies",
+        "POST /policies",
+        201,
+        application.as_policy(),
+        creates=Created("policies", "policy_id"),
+        expect_fields={"status": "active"},
+    )
+
+
 @dataclass(frozen=True)
 class Journey:
     draw: Callable[[random.Random, int, date], Any]
@@ -332,16 +526,26 @@ class Journey:
 JOURNEYS = {
     "file_a_claim": Journey(draw=draw_claim, run=file_a_claim),
     "pay_a_premium": Journey(draw=draw_premium, run=pay_a_premium),
+    "register_a_customer": Journey(draw=draw_new_customer, run=register_a_customer),
+    "view_policy": Journey(draw=draw_policy_lookup, run=view_policy),
+    "buy_a_policy": Journey(draw=draw_policy_application, run=buy_a_policy),
 }
 
 
 @dataclass
 class JourneyTally:
-    """What happened to every arrival of one run; written as JSON for the runner."""
+    """What happened to every journey of one run; written as JSON for the runner.
 
-    journey: str
-    arrival_process: str
-    offered_rate_per_s: float
+    Open model: every arrival was started or dropped. Closed model: arrivals
+    and drops stay 0, as users start a journey only when their last one ended.
+    """
+
+    model: str
+    journeys: dict[str, float]
+    arrival_process: str | None
+    offered_rate_per_s: float | None
+    users: int | None
+    think_time_s: float
     max_in_flight: int
     started: int = 0
     dropped: int = 0
@@ -353,11 +557,99 @@ class JourneyTally:
     schedule_lag_max_ms: float = 0.0
     stopped: bool = False
     started_per_second: Counter = field(default_factory=Counter)
+    # journey name -> {"started": n, "completed": n, "failed": n}
+    by_journey: dict[str, Counter] = field(default_factory=dict)
+
+    @classmethod
+    def for_settings(cls, settings: LoadSettings) -> "JourneyTally":
+        closed = settings.model == CLOSED_MODEL
+        return cls(
+            model=settings.model,
+            journeys=dict(settings.journeys),
+            arrival_process=None if closed else settings.arrival_process,
+            offered_rate_per_s=settings.arrival_rate_per_s,
+            users=settings.users,
+            think_time_s=settings.think_time_s,
+            max_in_flight=settings.users if closed else settings.max_in_flight,
+            by_journey={name: Counter() for name in settings.journeys},
+        )
+
+    def journey_started(self, name: str, in_flight: int) -> None:
+        self.started += 1
+        self.by_journey[name]["started"] += 1
+        self.started_per_second[int(time.time())] += 1
+        self.in_flight_peak = max(self.in_flight_peak, in_flight)
+
+    def journey_ended(self, name: str, succeeded: bool) -> None:
+        outcome = "completed" if succeeded else "failed"
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.by_journey[name][outcome] += 1
 
     def as_json(self) -> str:
         data = {k: v for k, v in vars(self).items() if k != "started_per_second"}
         data["started_per_second"] = sorted(self.started_per_second.items())
+        data["by_journey"] = {
+            name: {key: counts[key] for key in ("started", "completed", "failed")}
+            for name, counts in self.by_journey.items()
+        }
         return json.dumps(data)
+
+
+class JourneyMix:
+    """Draws which journey to run next, by weight, and the input it runs with."""
+
+    def __init__(self, settings: LoadSettings, seed_label: str):
+        self.settings = settings
+        self.rng = random.Random(f"{seed_label}:{settings.random_seed}")
+
+    def draw(self) -> tuple[str, Any]:
+        [name] = self.rng.choices(
+            self.settings.journey_names, self.settings.journey_weights
+        )
+        journey_input = JOURNEYS[name].draw(
+            self.rng, self.settings.customers, date.today()
+        )
+        return name, journey_input
+
+
+def run_journey(
+    environment: Any, steps: StepClient, name: str, journey_input: Any
+) -> bool:
+    """Run one journey; a bug in the journey itself counts as its failure."""
+    try:
+        return JOURNEYS[name].run(steps, journey_input)
+    except Exception as exc:
+        log.exception("journey %s raised", name)
+        environment.events.user_error.fire(
+            user_instance=None, exception=exc, tb=exc.__traceback__
+        )
+        return False
+
+
+class CountsWriter:
+    """Rewrites the tally's JSON file every second, and once more at the end."""
+
+    def __init__(self, counts: JourneyTally, path: Path | None, origin: float):
+        self.counts = counts
+        self.path = path
+        self.origin = origin
+        self.greenlet = gevent.spawn(self._every_second)
+
+    def stop(self) -> None:
+        self.greenlet.kill(block=True)
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        if not self.counts.stopped:
+            self.counts.elapsed_s = time.monotonic() - self.origin
+            self.counts.arrivals_due = self.counts.started + self.counts.dropped
+        _write_atomically(self.path, self.counts.as_json())
+
+    def _every_second(self) -> None:
+        while True:
+            self.write()
+            gevent.sleep(COUNTS_WRITE_INTERVAL_S)
 
 
 class OpenModelDriver:
@@ -366,25 +658,18 @@ class OpenModelDriver:
     def __init__(self, user: User, settings: LoadSettings, counts_path: Path | None):
         self.environment = user.environment
         self.settings = settings
-        self.journey = JOURNEYS[settings.journey]
-        self.counts_path = counts_path
-        self.counts = JourneyTally(
-            journey=settings.journey,
-            arrival_process=settings.arrival_process,
-            offered_rate_per_s=settings.arrival_rate_per_s,
-            max_in_flight=settings.max_in_flight,
-        )
+        self.counts = JourneyTally.for_settings(settings)
         self.accepted = AcceptedRecords(
             _output_path(user.environment, ACCEPTED_RECORDS_SUFFIX)
         )
         self.steps = StepClient(
-            _session(user, settings),
+            _session(user, settings, settings.max_in_flight),
             dict(settings.targets),
             settings.request_timeout_s,
             self.accepted,
         )
         self.journeys_in_flight = Pool(settings.max_in_flight)
-        self.data_rng = random.Random(f"journey-data:{settings.random_seed}")
+        self.mix = JourneyMix(settings, "journey-data")
         self.offsets = seeded_offsets(
             settings.arrival_process,
             settings.arrival_rate_per_s,
@@ -393,10 +678,10 @@ class OpenModelDriver:
         self.origin = time.monotonic()
         self.next_offset_s: float | None = None
         self.driver_stopped_at: float | None = None
-        self.writer = gevent.spawn(self._write_counts_every_second)
+        self.writer = CountsWriter(self.counts, counts_path, self.origin)
 
     def drive(self) -> None:
-        self.origin = time.monotonic()
+        self.origin = self.writer.origin = time.monotonic()
         try:
             for offset_s in self.offsets:
                 self.next_offset_s = offset_s
@@ -417,12 +702,12 @@ class OpenModelDriver:
         """
         stopped_at = self.driver_stopped_at or time.monotonic()
         self.journeys_in_flight.kill(block=True)
-        self.writer.kill(block=True)
+        self.writer.stop()
         self.accepted.close()
         self.counts.elapsed_s = stopped_at - self.origin
         self.counts.arrivals_due = self._arrivals_due(self.counts.elapsed_s)
         self.counts.stopped = True
-        self._write_counts()
+        self.writer.write()
         log.info(
             "journeys stopped: %s started, %s dropped, %s due in %.1f s",
             self.counts.started,
@@ -442,14 +727,9 @@ class OpenModelDriver:
         if self.journeys_in_flight.full():
             self._drop()
             return
-        journey_input = self.journey.draw(
-            self.data_rng, self.settings.customers, date.today()
-        )
-        self.journeys_in_flight.spawn(self._run_one, journey_input)
-        self.counts.started += 1
-        self.counts.started_per_second[int(time.time())] += 1
-        in_flight = len(self.journeys_in_flight)
-        self.counts.in_flight_peak = max(self.counts.in_flight_peak, in_flight)
+        name, journey_input = self.mix.draw()
+        self.journeys_in_flight.spawn(self._run_one, name, journey_input)
+        self.counts.journey_started(name, len(self.journeys_in_flight))
 
     def _drop(self) -> None:
         self.counts.dropped += 1
@@ -466,20 +746,9 @@ class OpenModelDriver:
             start_time=time.time(),
         )
 
-    def _run_one(self, journey_input: Any) -> None:
-        try:
-            succeeded = self.journey.run(self.steps, journey_input)
-        except Exception as exc:
-            # A bug in the journey itself: count it and make Locust report it.
-            log.exception("journey %s raised", self.settings.journey)
-            self.environment.events.user_error.fire(
-                user_instance=None, exception=exc, tb=exc.__traceback__
-            )
-            succeeded = False
-        if succeeded:
-            self.counts.completed += 1
-        else:
-            self.counts.failed += 1
+    def _run_one(self, name: str, journey_input: Any) -> None:
+        succeeded = run_journey(self.environment, self.steps, name, journey_input)
+        self.counts.journey_ended(name, succeeded)
 
     def _arrivals_due(self, elapsed_s: float) -> int:
         handled = self.counts.started + self.counts.dropped
@@ -488,21 +757,54 @@ class OpenModelDriver:
             return handled
         return handled + 1 + count_due(self.offsets, elapsed_s)
 
-    def _write_counts_every_second(self) -> None:
-        while True:
-            self._write_counts()
-            gevent.sleep(COUNTS_WRITE_INTERVAL_S)
 
-    def _write_counts(self) -> None:
-        if self.counts_path is None:
-            return
-        if not self.counts.stopped:
-            self.counts.elapsed_s = time.monotonic() - self.origin
-            self.counts.arrivals_due = self.counts.started + self.counts.dropped
-        _write_atomically(self.counts_path, self.counts.as_json())
+class ClosedModelRun:
+    """What the users of a closed-model run share: settings, mix and tally.
+
+    One is made per Locust process when the test starts, and finished when it
+    stops, after every user has been stopped.
+    """
+
+    def __init__(self, environment: Any, settings: LoadSettings):
+        self.environment = environment
+        self.settings = settings
+        self.counts = JourneyTally.for_settings(settings)
+        self.accepted = AcceptedRecords(
+            _output_path(environment, ACCEPTED_RECORDS_SUFFIX)
+        )
+        self.mix = JourneyMix(settings, "journey-data")
+        self.in_flight = 0
+        self.origin = time.monotonic()
+        counts_path = _output_path(environment, "_journeys.json")
+        self.writer = CountsWriter(self.counts, counts_path, self.origin)
+
+    def run_one(self, steps: StepClient) -> None:
+        name, journey_input = self.mix.draw()
+        self.in_flight += 1
+        self.counts.journey_started(name, self.in_flight)
+        try:
+            succeeded = run_journey(self.environment, steps, name, journey_input)
+        finally:
+            # A user stopped mid-journey leaves it started but not ended.
+            self.in_flight -= 1
+        self.counts.journey_ended(name, succeeded)
+
+    def finish(self) -> None:
+        self.writer.stop()
+        self.accepted.close()
+        self.counts.elapsed_s = time.monotonic() - self.origin
+        self.counts.stopped = True
+        self.writer.write()
+        log.info(
+            "journeys stopped: %s started, %s completed, %s failed in %.1f s",
+            self.counts.started,
+            self.counts.completed,
+            self.counts.failed,
+            self.counts.elapsed_s,
+        )
 
 
-def _session(user: User, settings: LoadSettings) -> FastHttpSession:
+def _session(user: User, settings: LoadSettings, concurrency: int) -> FastHttpSession:
     # FastHttpSession (geventhttpclient) yields to other greenlets while it
     # waits, keeps a connection pool that many greenlets of one user may share,
     # and costs far less CPU per request than HttpUser's requests.Session, so
@@ -511,7 +813,7 @@ def _session(user: User, settings: LoadSettings) -> FastHttpSession:
         base_url=None,
         request_event=user.environment.events.request,
         user=user,
-        concurrency=settings.max_in_flight,
+        concurrency=concurrency,
         network_timeout=settings.request_timeout_s,
         connection_timeout=settings.request_timeout_s,
         # A retry would hide the very failure a fault is meant to cause.
@@ -521,7 +823,7 @@ def _session(user: User, settings: LoadSettings) -> FastHttpSession:
 
 
 class ArrivalDriver(User):
-    """The one user of a run: it starts every journey on the arrival schedule."""
+    """The one user of an open-model run: it starts every journey on schedule."""
 
     # One driver holds the whole schedule; a second would double the rate.
     fixed_count = 1
@@ -531,8 +833,8 @@ class ArrivalDriver(User):
         counts_path = _output_path(self.environment, "_journeys.json")
         self.driver = OpenModelDriver(self, settings, counts_path)
         log.info(
-            "journey %s at %s per s (%s arrivals), at most %s in flight",
-            settings.journey,
+            "journeys %s at %s per s (%s arrivals), at most %s in flight",
+            dict(settings.journeys),
             settings.arrival_rate_per_s,
             settings.arrival_process,
             settings.max_in_flight,
@@ -544,6 +846,51 @@ class ArrivalDriver(User):
 
     def on_stop(self) -> None:
         self.driver.finish()
+
+
+class ClosedModelUser(User):
+    """One of a closed-model run's users: a journey, think time, the next one."""
+
+    def on_start(self) -> None:
+        self.shared: ClosedModelRun = self.environment.closed_model_run
+        settings = self.shared.settings
+        self.steps = StepClient(
+            _session(self, settings, 1),
+            dict(settings.targets),
+            settings.request_timeout_s,
+            self.shared.accepted,
+        )
+
+    def wait_time(self) -> float:
+        return self.shared.settings.think_time_s
+
+    @task
+    def run_a_journey(self) -> None:
+        self.shared.run_one(self.steps)
+
+
+@events.test_start.add_listener
+def start_closed_model(environment: Any, **_kwargs: Any) -> None:
+    """Give a closed-model run's users the state they share."""
+    user_classes = getattr(environment, "user_classes", [])
+    if ClosedModelUser not in user_classes:
+        return
+    settings = LoadSettings.load(Path(os.environ[CONFIG_ENV_VAR]))
+    environment.closed_model_run = ClosedModelRun(environment, settings)
+    log.info(
+        "journeys %s with %s users, %s s think time",
+        dict(settings.journeys),
+        settings.users,
+        settings.think_time_s,
+    )
+
+
+@events.test_stop.add_listener
+def finish_closed_model(environment: Any, **_kwargs: Any) -> None:
+    """Write the closed-model run's final counts; its users have all stopped."""
+    run = getattr(environment, "closed_model_run", None)
+    if run is not None:
+        run.finish()
 
 
 @events.test_stop.add_listener

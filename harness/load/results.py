@@ -70,12 +70,33 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
-class JourneyCounts:
-    """Arrivals offered and journeys started, from the open-model driver."""
+class JourneyOutcomes:
+    """How often one journey of the mix started, completed and failed."""
 
-    journey: str
-    arrival_process: str
-    offered_rate_per_s: float
+    started: int
+    completed: int
+    failed: int
+
+    @property
+    def interrupted(self) -> int:
+        return self.started - self.completed - self.failed
+
+
+@dataclass(frozen=True)
+class JourneyCounts:
+    """Journeys offered, started and ended, in all and per journey of the mix.
+
+    Open model: arrivals at offered_rate_per_s, each started or dropped.
+    Closed model: `users` users, so offered_rate_per_s is None and the load
+    is what achieved_journeys_per_s says.
+    """
+
+    model: str
+    journeys: dict[str, float]  # the mix: name -> weight
+    arrival_process: str | None
+    offered_rate_per_s: float | None
+    users: int | None
+    think_time_s: float
     max_in_flight: int
     arrivals_due: int
     started: int
@@ -87,6 +108,7 @@ class JourneyCounts:
     schedule_lag_max_ms: float
     stopped_cleanly: bool
     started_per_second: tuple[tuple[int, int], ...]
+    by_journey: dict[str, JourneyOutcomes]
 
     @property
     def interrupted(self) -> int:
@@ -108,9 +130,15 @@ class JourneyCounts:
         return self.started / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def achieved_journeys_per_s(self) -> float:
+        """Journeys that ended (completed or failed) per second: the throughput."""
+        ended = self.completed + self.failed
+        return ended / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def offered_count(self) -> float:
         """Journeys the offered rate asks for over the time the schedule ran."""
-        return self.offered_rate_per_s * self.elapsed_s
+        return (self.offered_rate_per_s or 0.0) * self.elapsed_s
 
 
 @dataclass(frozen=True)
@@ -128,7 +156,7 @@ class LoadResult:
     out_dir: Path
 
     @property
-    def offered_journey_rate_per_s(self) -> float:
+    def offered_journey_rate_per_s(self) -> float | None:
         return self.journeys.offered_rate_per_s
 
     @property
@@ -148,10 +176,23 @@ class LoadResult:
             "median_ms_estimate": total.median_ms,
             "p95_ms_estimate": total.p95_ms,
             "p99_ms_estimate": total.p99_ms,
+            "model": self.journeys.model,
+            "users": self.journeys.users,
             "offered_journeys_per_s": self.offered_journey_rate_per_s,
             "achieved_journey_starts_per_s": round(
                 self.achieved_journey_start_rate_per_s, 3
             ),
+            "achieved_journeys_per_s": round(self.journeys.achieved_journeys_per_s, 3),
+            "journeys_completed": self.journeys.completed,
+            "journeys_failed": self.journeys.failed,
+            "by_journey": {
+                name: {
+                    "started": o.started,
+                    "completed": o.completed,
+                    "failed": o.failed,
+                }
+                for name, o in self.journeys.by_journey.items()
+            },
             "journeys_dropped": self.journeys.dropped,
             "journeys_interrupted": self.journeys.interrupted,
             "stats_are_final": self.stats_are_final,
@@ -266,9 +307,12 @@ def _journey_counts(path: Path) -> JourneyCounts:
     if not data["stopped"]:
         log.warning("journey counts at %s were not finalised; Locust was killed", path)
     return JourneyCounts(
-        journey=data["journey"],
+        model=data["model"],
+        journeys=data["journeys"],
         arrival_process=data["arrival_process"],
         offered_rate_per_s=data["offered_rate_per_s"],
+        users=data["users"],
+        think_time_s=data["think_time_s"],
         max_in_flight=data["max_in_flight"],
         arrivals_due=data["arrivals_due"],
         started=data["started"],
@@ -280,6 +324,10 @@ def _journey_counts(path: Path) -> JourneyCounts:
         schedule_lag_max_ms=data["schedule_lag_max_ms"],
         stopped_cleanly=data["stopped"],
         started_per_second=tuple(tuple(pair) for pair in data["started_per_second"]),
+        by_journey={
+            name: JourneyOutcomes(**outcomes)
+            for name, outcomes in data["by_journey"].items()
+        },
     )
 
 

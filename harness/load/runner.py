@@ -20,14 +20,15 @@ from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError, StackError
 from harness.load.results import LoadResult, read_result
-from harness.load.settings import CONFIG_ENV_VAR, LoadSettings
+from harness.load.settings import CLOSED_MODEL, CONFIG_ENV_VAR, LoadSettings
 from harness.stack.ports import LOOPBACK
 from harness.stack.process import ManagedProcess
 
 log = logging.getLogger(__name__)
 
 LOCUSTFILE = Path(__file__).resolve().with_name("journeys.py")
-USER_CLASS = "ArrivalDriver"
+OPEN_MODEL_USER_CLASS = "ArrivalDriver"
+CLOSED_MODEL_USER_CLASS = "ClosedModelUser"
 CSV_PREFIX = "locust"
 READY_TIMEOUT_S = 30.0
 EXIT_GRACE_S = 30.0
@@ -44,7 +45,7 @@ class LoadRunState(enum.Enum):
 
 
 class LoadRun:
-    """One Locust process offering one journey at a fixed arrival rate."""
+    """One Locust process offering a mix of journeys, open or closed model."""
 
     def __init__(
         self,
@@ -82,6 +83,11 @@ class LoadRun:
 
     def command(self) -> list[str]:
         """The locust command line this run starts."""
+        if self.settings.model == CLOSED_MODEL:
+            # Every user at once: a ramp would be a load shape of its own.
+            users, user_class = self.settings.users, CLOSED_MODEL_USER_CLASS
+        else:
+            users, user_class = 1, OPEN_MODEL_USER_CLASS
         return [
             str(_locust_executable()),
             "--locustfile",
@@ -91,9 +97,9 @@ class LoadRun:
             "--web-host",
             LOOPBACK,
             "--users",
-            "1",
+            str(users),
             "--spawn-rate",
-            "1",
+            str(users),
             "--run-time",
             f"{self.run_time_s}s",
             "--csv",
@@ -102,7 +108,7 @@ class LoadRun:
             "--only-summary",
             "--loglevel",
             "INFO",
-            USER_CLASS,
+            user_class,
         ]
 
     def start(self, ready_timeout_s: float = READY_TIMEOUT_S) -> "LoadRun":

@@ -30,6 +30,7 @@ def settings_for(
         fields: dict[str, Any] = {
             "targets": {name: service.url for name, service in services.items()},
             "request_timeout_s": 2.0,
+            "arrival_rate_per_s": 4.0,
         }
         fields.update(overrides)
         return LoadSettings(**fields)

@@ -17,7 +17,7 @@ TARGETS = {
 }
 EXAMPLE = {
     "targets": TARGETS,
-    "journey": "file_a_claim",
+    "journeys": {"file_a_claim": 1},
     "arrival_rate_per_s": 4.0,
     "customers": 2000,
     "random_seed": 1,
@@ -44,7 +44,12 @@ def test_example_settings_survive_a_round_trip(tmp_path: Path) -> None:
         ("arrival_rate_per_s", float("nan"), "> 0"),
         ("arrival_rate_per_s", "4", "> 0"),
         ("arrival_rate_per_s", True, "> 0"),
-        ("journey", "buy_a_policy", "file_a_claim"),
+        ("arrival_rate_per_s", 200.5, "at most 200"),
+        ("journeys", {}, "a mapping of journey"),
+        ("journeys", ["file_a_claim"], "a mapping of journey"),
+        ("journeys.file_a_claim", 0, "a weight above 0"),
+        ("journeys.file_a_claim", 1001, "at most 1000"),
+        ("think_time_s", 1.0, "an open model has no think time"),
         ("request_timeout_s", 0, "seconds > 0"),
         ("customers", 0, ">= 1"),
         ("max_in_flight", 2.5, ">= 1"),
@@ -55,8 +60,12 @@ def test_example_settings_survive_a_round_trip(tmp_path: Path) -> None:
 def test_bad_value_names_field_value_and_what_is_accepted(
     field: str, value: object, accepted: str
 ) -> None:
+    if field.startswith("journeys."):
+        changes = {"journeys": {field.split(".")[1]: value}}
+    else:
+        changes = {field: value}
     with pytest.raises(ConfigError) as caught:
-        LoadSettings.from_dict({**EXAMPLE, field: value})
+        LoadSettings.from_dict({**EXAMPLE, **changes})
 
     message = str(caught.value)
     assert f"'{field}'" in message

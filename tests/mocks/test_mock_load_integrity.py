@@ -26,7 +26,7 @@ def loaded(tmp_path_factory) -> Iterator[dict[str, MockProcess]]:
 def _run(estate, journey: str, out_dir) -> tuple[LoadRun, object]:
     settings = LoadSettings(
         targets={name: process.url for name, process in estate.items()},
-        journey=journey,
+        journeys={journey: 1},
         arrival_rate_per_s=20.0,
         random_seed=7,
     )
