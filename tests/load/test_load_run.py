@@ -219,3 +219,49 @@ def test_every_claim_answered_201_is_written_down_for_the_integrity_checks(
     assert [json.loads(line) for line in lines] == [
         {"kind": "claims", "id": "CLM-1"}
     ] * result.requests[CLAIMS].request_count
+
+
+def test_closed_model_throughput_is_bounded_by_users_and_think_time(
+    settings_for: MakeSettings, load_run: MakeRun, services: dict[str, FakeService]
+) -> None:
+    for service in services.values():
+        service.delay_s = 0.1
+    settings = settings_for(arrival_rate_per_s=None, users=4, think_time_s=0.2)
+
+    result = run_to_end(load_run, settings, 4)
+
+    journeys = result.journeys
+    # Each user's cycle is at least three 0.1 s answers and 0.2 s of thought.
+    most_per_s = 4 / (3 * 0.1 + 0.2)
+    assert journeys.achieved_journeys_per_s <= most_per_s * 1.05, journeys
+    # Only a loaded machine slows it; half the bound leaves room for that.
+    assert journeys.achieved_journeys_per_s >= most_per_s / 2, journeys
+    assert journeys.model == "closed"
+    assert journeys.offered_rate_per_s is None
+    assert journeys.in_flight_peak == 4
+    assert journeys.dropped == 0
+    assert journeys.failed == 0
+    assert result.requests[CLAIMS].request_count == journeys.completed
+    assert result.as_dict()["by_journey"] == {
+        "file_a_claim": {
+            "started": journeys.started,
+            "completed": journeys.completed,
+            "failed": 0,
+        }
+    }
+
+
+def test_closed_model_counts_refused_connections_as_failed_journeys(
+    settings_for: MakeSettings, load_run: MakeRun, services: dict[str, FakeService]
+) -> None:
+    targets = {name: service.url for name, service in services.items()}
+    targets["policy-api"] = f"http://{LOOPBACK}:{free_port()}"
+    settings = settings_for(targets=targets, arrival_rate_per_s=None, users=2)
+
+    result = run_to_end(load_run, settings, 2)
+
+    outcomes = result.journeys.by_journey["file_a_claim"]
+    assert outcomes.failed > 0
+    assert outcomes.completed == 0
+    assert outcomes.failed == result.requests[POLICIES].failure_count
+    assert services["claims-api"].served[CLAIMS] == 0

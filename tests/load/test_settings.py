@@ -1,5 +1,6 @@
 """Load settings are checked whole, before any process starts."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,123 @@ def test_every_declared_journey_is_in_the_locustfile() -> None:
     )
 
     assert loaded.stdout.strip() == repr(sorted(JOURNEY_TARGETS))
+
+
+CLOSED = {
+    **{k: v for k, v in EXAMPLE.items() if k != "arrival_rate_per_s"},
+    "users": 10,
+    "think_time_s": 0.5,
+}
+
+
+def test_closed_model_settings_survive_a_round_trip(tmp_path: Path) -> None:
+    settings = LoadSettings.from_dict(CLOSED)
+    settings.write(tmp_path / "settings.json")
+
+    loaded = LoadSettings.load(tmp_path / "settings.json")
+
+    assert loaded == settings
+    assert loaded.model == "closed"
+    assert LoadSettings.from_dict(EXAMPLE).model == "open"
+
+
+def test_closed_model_starts_that_many_users_of_its_class(tmp_path: Path) -> None:
+    closed = LoadRun(LoadSettings.from_dict(CLOSED), tmp_path / "c", 5).command()
+    opened = LoadRun(LoadSettings.from_dict(EXAMPLE), tmp_path / "o", 5).command()
+
+    assert closed[-1] == "ClosedModelUser"
+    assert closed[closed.index("--users") + 1] == "10"
+    assert closed[closed.index("--spawn-rate") + 1] == "10"
+    assert opened[-1] == "ArrivalDriver"
+    assert opened[opened.index("--users") + 1] == "1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"users": 0}, "field 'users' is 0; expected an integer from 1 to 200"),
+        ({"users": 201}, "field 'users' is 201"),
+        ({"users": 2.0}, "field 'users' is 2.0"),
+        ({"think_time_s": -0.1}, "field 'think_time_s' is -0.1; expected a number"),
+        ({"think_time_s": 61}, "field 'think_time_s' is 61"),
+        ({"arrival_rate_per_s": 4.0}, "expected exactly one: arrival_rate_per_s"),
+        ({"users": None}, "field 'arrival_rate_per_s / users' is missing"),
+    ],
+)
+def test_bad_closed_model_value_is_named(changes: dict, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        LoadSettings.from_dict({**CLOSED, **changes})
+
+
+def test_missing_target_names_a_journey_of_the_mix_that_needs_it() -> None:
+    targets = {k: v for k, v in TARGETS.items() if k != "policy-api"}
+    mix = {"register_a_customer": 1, "view_policy": 2}
+
+    with pytest.raises(ConfigError, match=r"targets\.policy-api.*'view_policy'"):
+        LoadSettings.from_dict({**EXAMPLE, "targets": targets, "journeys": mix})
+
+
+def test_services_are_every_one_the_mix_calls_once() -> None:
+    mix = {"view_policy": 1, "file_a_claim": 1, "register_a_customer": 1}
+
+    settings = LoadSettings.from_dict({**EXAMPLE, "journeys": mix})
+
+    assert settings.services() == ("policy-api", "customer-api", "claims-api")
+
+
+def _in_locust_interpreter(code: str) -> str:
+    # The locustfile patches the standard library for gevent when imported.
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return ran.stdout.strip()
+
+
+def test_journey_mix_draws_by_weight_and_repeats_with_the_seed() -> None:
+    code = f"""
+import collections, json
+from harness.load.journeys import JourneyMix
+from harness.load.settings import LoadSettings
+settings = LoadSettings.from_dict({{**{EXAMPLE!r},
+    "journeys": {{"view_policy": 3, "file_a_claim": 1}}}})
+mix = JourneyMix(settings, "t")
+names = [mix.draw()[0] for _ in range(4000)]
+again = JourneyMix(settings, "t")
+same = [again.draw()[0] for _ in range(4000)] == names
+print(json.dumps([collections.Counter(names)["view_policy"], same]))
+"""
+    views, same = json.loads(_in_locust_interpreter(code))
+
+    # 3 in 4 of 4000 draws: 3000, with a standard deviation of about 27.
+    assert 2850 < views < 3150
+    assert same
+
+
+def test_tally_counts_each_journey_of_the_mix_apart() -> None:
+    code = f"""
+from harness.load.journeys import JourneyTally
+from harness.load.settings import LoadSettings
+settings = LoadSettings.from_dict({{**{CLOSED!r},
+    "journeys": {{"view_policy": 1, "file_a_claim": 1}}}})
+tally = JourneyTally.for_settings(settings)
+tally.journey_started("view_policy", 1)
+tally.journey_started("view_policy", 2)
+tally.journey_started("file_a_claim", 3)
+tally.journey_ended("view_policy", True)
+tally.journey_ended("file_a_claim", False)
+print(tally.as_json())
+"""
+    tally = json.loads(_in_locust_interpreter(code))
+
+    assert tally["by_journey"] == {
+        "view_policy": {"started": 2, "completed": 1, "failed": 0},
+        "file_a_claim": {"started": 1, "completed": 0, "failed": 1},
+    }
+    assert (tally["started"], tally["completed"], tally["failed"]) == (3, 1, 1)
+    assert tally["model"] == "closed"
+    assert tally["users"] == 10
+    assert tally["in_flight_peak"] == 3
