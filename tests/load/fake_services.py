@@ -1,8 +1,9 @@
 """Small stand-ins for customer-api, policy-api and claims-api on 127.0.0.1.
 
-Each answers the three routes the file_a_claim journey calls, can be told to
-answer slowly, and counts what it served, so tests can compare what Locust
-reports with what really arrived.
+Each answers the three routes the file_a_claim journey calls and the two of
+register_a_customer, can be told to answer slowly or to register customers
+with another identity status, and counts what it served, so tests can compare
+what Locust reports with what really arrived.
 """
 
 import json
@@ -20,6 +21,10 @@ SERVICE_NAMES = ("customer-api", "policy-api", "claims-api")
 CLAIM_FIELDS = frozenset(
     ("policy_id", "customer_id", "amount_cents", "description", "incident_date")
 )
+_SIGN_UP_ANSWERS = {
+    "/customers": {"customer_id": "CUST-900001"},
+    "/auth/tokens": {"token": "ctk_fake", "identity_status": None},
+}
 _CUSTOMER = re.compile(r"^/customers/(CUST-\d{6})$")
 _POLICY = re.compile(r"^/policies/POL-(\d{6})$")
 
@@ -32,6 +37,7 @@ class FakeService:
         self.delay_s = delay_s
         self.served: Counter[str] = Counter()
         self.rejected_claims: list[str] = []
+        self.identity_status = "verified"
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.server = _Server((LOOPBACK, 0), _Handler)
@@ -108,8 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         self._delay()
-        if self.path != "/claims":
+        if self.path not in ("/claims", *_SIGN_UP_ANSWERS):
             self._reply(404, {"detail": f"no route for POST {self.path}"})
+            return
+        if self.path in _SIGN_UP_ANSWERS:
+            service.count(f"POST {self.path}")
+            answer = {**_SIGN_UP_ANSWERS[self.path]}
+            answer.setdefault("identity_status", service.identity_status)
+            self._reply(201, answer)
             return
         service.count("POST /claims")
         problem = _claim_problem(body)

@@ -265,3 +265,41 @@ def test_closed_model_counts_refused_connections_as_failed_journeys(
     assert outcomes.completed == 0
     assert outcomes.failed == result.requests[POLICIES].failure_count
     assert services["claims-api"].served[CLAIMS] == 0
+
+
+def test_a_customer_registered_unverified_is_a_failed_journey(
+    settings_for: MakeSettings, load_run: MakeRun, services: dict[str, FakeService]
+) -> None:
+    services["customer-api"].identity_status = "pending"
+    settings = settings_for(
+        journeys={"register_a_customer": 1}, arrival_rate_per_s=10.0
+    )
+    run = load_run(settings, 2)
+
+    result = run.start().wait()
+
+    outcomes = result.journeys.by_journey["register_a_customer"]
+    assert outcomes.started > 0
+    assert outcomes.completed == 0
+    assert outcomes.failed == outcomes.started - outcomes.interrupted
+    [failure] = result.failures
+    assert "answer's identity_status is not 'verified'" in failure.error
+    assert services["customer-api"].served["POST /auth/tokens"] == 0
+    # The service did store it: the integrity checks must look for it.
+    lines = Path(f"{run.csv_prefix}{ACCEPTED_RECORDS_SUFFIX}").read_text().splitlines()
+    assert len(lines) == result.requests["POST /customers"].request_count
+
+
+def test_registered_customers_sign_in(
+    settings_for: MakeSettings, load_run: MakeRun, services: dict[str, FakeService]
+) -> None:
+    settings = settings_for(
+        journeys={"register_a_customer": 1}, arrival_rate_per_s=10.0
+    )
+
+    result = run_to_end(load_run, settings, 2)
+
+    outcomes = result.journeys.by_journey["register_a_customer"]
+    assert outcomes.completed > 0
+    assert outcomes.failed == 0
+    assert services["customer-api"].served["POST /auth/tokens"] == outcomes.completed
