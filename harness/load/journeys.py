@@ -502,6 +502,9 @@ def draw_policy_application(
 def buy_a_policy(steps: StepClient, application: PolicyApplication) -> bool:
     """Underwrite a new policy: policy-api checks the customer and the card.
 
+    Known shortcoming: always a motor policy paid by card; other products
+    and bank accounts get no load.
+
     The answer must say the policy is active; a policy left pending because
     the customer could not be checked is a failed journey.
     """
@@ -596,7 +599,11 @@ class JourneyTally:
 
 
 class JourneyMix:
-    """Draws which journey to run next, by weight, and the input it runs with."""
+    """Draws which journey to run next, by weight, and the input it runs with.
+
+    Known shortcoming: the draw is random, so a short run with few journeys
+    can stray from the weights.
+    """
 
     def __init__(self, settings: LoadSettings, seed_label: str):
         self.settings = settings
@@ -849,7 +856,11 @@ class ArrivalDriver(User):
 
 
 class ClosedModelUser(User):
-    """One of a closed-model run's users: a journey, think time, the next one."""
+    """One of a closed-model run's users: a journey, think time, the next one.
+
+    Known shortcoming: with think_time_s 0, a user facing a service that
+    refuses connections at once starts journeys as fast as the core allows.
+    """
 
     def on_start(self) -> None:
         self.shared: ClosedModelRun = self.environment.closed_model_run
