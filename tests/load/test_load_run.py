@@ -237,6 +237,8 @@ def test_closed_model_throughput_is_bounded_by_users_and_think_time(
     # Only a loaded machine slows it; half the bound leaves room for that.
     assert journeys.achieved_journeys_per_s >= most_per_s / 2, journeys
     assert journeys.model == "closed"
+    assert journeys.stopped_cleanly
+    assert result.stats_are_final
     assert journeys.offered_rate_per_s is None
     assert journeys.in_flight_peak == 4
     assert journeys.dropped == 0
