@@ -111,9 +111,12 @@ def _register_while_up(estate: Estate, out_dir: Path) -> None:
     assert_all_succeeded(result, "register_a_customer")
     registered = accepted(run, "customers")
     customers = stored(estate, "customer-api", "customers", "customer_id")
-    assert len(registered) == result.journeys.by_journey["register_a_customer"].started
+    outcomes = result.journeys.by_journey["register_a_customer"]
+    # A journey cut off by the stop may have had its customer accepted.
+    assert outcomes.completed <= len(registered) <= outcomes.started
     assert all(customers[c]["identity_status"] == "verified" for c in registered)
-    assert result.requests["POST /auth/tokens"].request_count == len(registered)
+    sign_ins = result.requests["POST /auth/tokens"].request_count
+    assert outcomes.completed <= sign_ins <= len(registered)
 
 
 def _register_while_identity_verification_is_down(
