@@ -58,7 +58,9 @@ def test_poisson_arrivals_hold_the_offered_rate(
     schedule = seeded_offsets("poisson", 30.0, settings.random_seed)
     assert abs(journeys.started - count_due(schedule, journeys.elapsed_s)) <= 1
     assert journeys.dropped == 0
-    assert journeys.schedule_lag_max_ms < 100
+    # Tolerance: arrivals may start late on a busy machine, but never by half
+    # a second, which would blur the one-second counts the experiments read.
+    assert journeys.schedule_lag_max_ms < 500
     assert result.aggregated.failure_count == 0
     assert [s.rejected_claims for s in services.values()] == [[], [], []]
     assert result.requests[CLAIMS].request_count == journeys.completed
