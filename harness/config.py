@@ -12,8 +12,16 @@ from pathlib import Path
 from harness.alerting import Alerting, load_alerting
 from harness.alerting_rules import AlertingRules, read_alerting_rules
 from harness.edge_policies import merge, read_policy
-from harness.errors import ConfigError
 from harness.fields import Fields
+from harness.runbook_config import (  # noqa: F401 - the runbook part of the estate
+    RUNBOOK_ACTIONS,
+    Escalation,
+    Runbook,
+    RunbookAction,
+    check_runbook_targets,
+    load_runbook,
+    load_runbooks,
+)
 from harness.slo.spec import AVAILABILITY, LATENCY, SLOSpecs, load_slo_specs
 from harness.synthetics_config import Synthetics, read_synthetics
 from harness.yamlfile import load_located
@@ -70,22 +78,6 @@ class Observability:
     # Experiments run every alert window and "for" this many times faster
     # than production (config/observability.yaml).
     compression_factor: float = 1.0
-
-
-@dataclass(frozen=True)
-class RunbookAction:
-    action: str
-    params: dict
-
-
-@dataclass(frozen=True)
-class Runbook:
-    name: str
-    description: str
-    answers: tuple[str, ...]
-    actions: tuple[RunbookAction, ...]
-    enabled: bool
-    path: Path
 
 
 @dataclass(frozen=True)
@@ -157,6 +149,20 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     routes = _routes(estate_doc, services)
     slo_specs = load_slo_specs(config_dir / "slos.yaml", list(services))
     team = estate_doc.get("team", str)
+    runbooks = load_runbooks(config_dir / "runbooks")
+    alerting = load_alerting(
+        config_dir / "alerting.yaml",
+        [service.team for service in services.values()],
+        fallback_team=team,
+    )
+    check_runbook_targets(
+        runbooks,
+        {
+            **{name: service.dependencies for name, service in services.items()},
+            **{name: () for name in externals},
+        },
+        list(alerting.teams),
+    )
     observability = _observability(config_dir / "observability.yaml")
     rules = _alert_rules(config_dir / "alerting_rules.yaml", services, observability)
     return Estate(
@@ -168,13 +174,9 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         slos=_slos(slo_specs),
         slo_specs=slo_specs,
         observability=observability,
-        runbooks=load_runbooks(config_dir / "runbooks"),
+        runbooks=runbooks,
         seed=_seed(estate_doc.child("seed")),
-        alerting=load_alerting(
-            config_dir / "alerting.yaml",
-            [service.team for service in services.values()],
-            fallback_team=team,
-        ),
+        alerting=alerting,
         alert_rules=rules,
         synthetics=_synthetics(config_dir / "synthetics.yaml", services, rules),
         front_routes=estate_doc.get("front_routes", bool, True),
@@ -308,39 +310,4 @@ def _seed(entry: Fields) -> Seed:
         customers=entry.get(
             "customers", int, check=lambda v: v >= 1, accepted="an integer >= 1"
         ),
-    )
-
-
-RUNBOOK_ACTIONS = {
-    "set_fallback": ("service", "dependency", "mode"),
-}
-
-
-def load_runbooks(folder: Path) -> dict[str, Runbook]:
-    """Every runbook under folder, by name."""
-    runbooks = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        runbook = load_runbook(path)
-        if runbook.name in runbooks:
-            raise ConfigError(f"{path}: runbook name {runbook.name!r} is used twice")
-        runbooks[runbook.name] = runbook
-    return runbooks
-
-
-def load_runbook(path: Path) -> Runbook:
-    doc = Fields(load_located(path))
-    doc.require_known(["name", "description", "answers", "actions", "enabled"])
-    actions = []
-    for entry in doc.items("actions"):
-        kind = entry.choice("action", RUNBOOK_ACTIONS)
-        entry.require_known(("action",) + RUNBOOK_ACTIONS[kind])
-        params = {key: entry.get(key, str) for key in RUNBOOK_ACTIONS[kind]}
-        actions.append(RunbookAction(kind, params))
-    return Runbook(
-        name=doc.get("name", str),
-        description=doc.get("description", str, ""),
-        answers=tuple(doc.string_list("answers")),
-        actions=tuple(actions),
-        enabled=doc.get("enabled", bool, True),
-        path=Path(path),
     )

@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -130,6 +131,10 @@ class LocalStack:
         self.endpoints: Endpoints | None = None
         self.mock_ports: dict[str, int] = {}
         self._free = None
+        # Children die with the thread that spawned them (PR_SET_PDEATHSIG), so
+        # mocks started again while the estate runs are spawned from this one
+        # thread, which lives until stop(), never from a short-lived caller's.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="stack-spawner")
 
     def start(self) -> Endpoints:
         if self.state is not StackState.NEW:
@@ -287,7 +292,7 @@ class LocalStack:
         exit_code = old.stop()
         log.info("restarting mock %s (pid %s exited with %s)", name, old.pid, exit_code)
         self.processes.remove(old)
-        process = self._spawn(name, old.argv)
+        process = self._spawner.submit(self._spawn, name, old.argv).result()
         port = self.mock_ports[name]
         process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=timeout_s)
         if self.endpoints is not None:
@@ -407,6 +412,7 @@ class LocalStack:
                     process.pid,
                     exc_info=True,
                 )
+        self._spawner.shutdown(wait=False)
         self.state = StackState.STOPPED
 
     def _delete_routes(self) -> None:

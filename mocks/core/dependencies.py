@@ -28,6 +28,7 @@ from mocks.core.metrics import Outcome, ServiceMetrics
 from mocks.core.resilience import (
     FIELDS,
     Attempt,
+    BreakerState,
     BulkheadFull,
     CircuitOpen,
     DependencyGuard,
@@ -49,7 +50,13 @@ log = logging.getLogger(__name__)
 _MAX_CONNECTIONS = 200
 _MAX_IDLE_CONNECTIONS = 50
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_ADMIN_FIELDS = ("fallback", *FIELDS)
+_ADMIN_FIELDS = ("fallback", "breaker_state", *FIELDS)
+# What the admin API's "breaker_state" field takes: hold it, or give it back.
+_BREAKER_SETTINGS = {
+    "open": BreakerState.OPEN,
+    "closed": BreakerState.CLOSED,
+    "auto": None,
+}
 
 
 class FallbackMode(StrEnum):
@@ -256,16 +263,29 @@ class DependencyClient:
         fallback = state.fallback
         if "fallback" in changes:
             fallback = self._checked_fallback(state, changes["fallback"])
-        policy_changes = {k: v for k, v in changes.items() if k != "fallback"}
+        breaker = self._checked_breaker(changes)
+        policy_changes = {
+            k: v for k, v in changes.items() if k not in ("fallback", "breaker_state")
+        }
         try:
             policy = parse_policy(policy_changes, state.policy)
             state.check_policy(policy, "fallback_on_failure")
         except PolicyError as exc:
             raise Rejected(exc.field, exc.value, exc.accepted) from exc
         state.guard.configure(policy)
+        if "breaker_state" in changes:
+            state.guard.breaker.force(breaker)
         self._apply_fallback(state, fallback)
         log.info("policy of %s set to %s", name, policy)
         return state.describe()
+
+    def _checked_breaker(self, changes: dict) -> BreakerState | None:
+        value = changes.get("breaker_state", "auto")
+        if not isinstance(value, str) or value not in _BREAKER_SETTINGS:
+            raise Rejected(
+                "breaker_state", value, f"one of: {', '.join(_BREAKER_SETTINGS)}"
+            )
+        return _BREAKER_SETTINGS[value]
 
     def _checked_fallback(self, state: _DependencyState, value: object) -> FallbackMode:
         allowed = state.allowed_fallbacks()
