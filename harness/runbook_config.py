@@ -57,6 +57,13 @@ class Runbook:
     max_attempts: int = 1
     escalate: Escalation | None = None
     dry_run: bool = False
+    # Labels an alert must carry, besides its name, for this runbook to answer.
+    match: tuple[tuple[str, str], ...] = ()
+
+    def answers_alert(self, alertname: str, labels: dict[str, str]) -> bool:
+        if alertname not in self.answers:
+            return False
+        return all(labels.get(key) == value for key, value in self.match)
 
 
 def load_runbooks(folder: Path) -> dict[str, Runbook]:
@@ -83,6 +90,7 @@ def load_runbook(path: Path) -> Runbook:
             "max_attempts",
             "escalate",
             "dry_run",
+            "match",
         ]
     )
     actions = tuple(_action(entry) for entry in doc.items("actions"))
@@ -104,7 +112,19 @@ def load_runbook(path: Path) -> Runbook:
         ),
         escalate=_escalation(doc) if "escalate" in doc.data else None,
         dry_run=doc.get("dry_run", bool, False),
+        match=_match(doc),
     )
+
+
+def _match(doc: Fields) -> tuple[tuple[str, str], ...]:
+    labels = doc.get(
+        "match",
+        dict,
+        {},
+        check=lambda v: all(isinstance(x, str) for pair in v.items() for x in pair),
+        accepted="a mapping of label names to values, like {service: claims-api}",
+    )
+    return tuple(sorted(labels.items()))
 
 
 def _action(entry: Fields) -> RunbookAction:

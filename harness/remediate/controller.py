@@ -73,18 +73,32 @@ class RemediationController:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runbook")
         self._futures: list[Future] = []
 
-    def answering(self, alertname: str) -> list[Runbook]:
-        return [rb for rb in self.runbooks.values() if alertname in rb.answers]
+    def answering(
+        self, alertname: str, labels: dict[str, str] | None = None
+    ) -> list[Runbook]:
+        labels = labels or {}
+        return [
+            rb for rb in self.runbooks.values() if rb.answers_alert(alertname, labels)
+        ]
 
-    def on_alert(self, alertname: str, fingerprint: str, status: str) -> None:
-        """Called for every alert in every notification; cheap and non-blocking."""
+    def on_alert(
+        self,
+        alertname: str,
+        fingerprint: str,
+        status: str,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """Called for every alert in every notification; cheap and non-blocking.
+
+        Without labels, a runbook that matches on labels does not answer.
+        """
         if status != "firing":
             return
         with self._lock:
             if fingerprint in self._handled:
                 return
             self._handled.add(fingerprint)
-        for runbook in self.answering(alertname):
+        for runbook in self.answering(alertname, labels):
             self._answer(runbook, alertname, fingerprint)
 
     def _answer(self, runbook: Runbook, alertname: str, fingerprint: str) -> None:
