@@ -1,0 +1,224 @@
+"""Runbook actions against real mocks: each takes effect, and each undo restores."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.config import Escalation, Runbook, RunbookAction, load_estate
+from harness.observe.pager import PagerStub
+from harness.remediate.actions import ActionError, ActionExecutor
+from harness.remediate.controller import RemediationController
+from harness.remediate.escalation import Escalator
+from harness.report.journal import Journal
+from harness.stack.local import LocalStack
+from harness.stack.mock_admin import MockAdminClient
+
+REPO = Path(__file__).resolve().parents[2]
+EXTERNALS = ("identity-verification", "crm")
+CUSTOMER = "CUST-000001"
+
+
+@pytest.fixture
+def stack(tmp_path) -> Iterator[LocalStack]:
+    """customer-api and its two externals, called directly instead of by route."""
+    estate = load_estate(REPO / "config")
+    stack = LocalStack(estate, tmp_path, "http://127.0.0.1:9/")
+    ports = {name: stack._port() for name in ("customer-api", *EXTERNALS)}
+    routes = {
+        estate.route_for("customer-api", name).name: f"127.0.0.1:{ports[name]}"
+        for name in EXTERNALS
+    }
+    try:
+        stack._start_mocks(ports, routes)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def executor(stack) -> Iterator[ActionExecutor]:
+    urls = {name: _url(stack, name) for name in stack.mock_ports}
+    executor = ActionExecutor(urls, stack.admin_token, stack=stack)
+    yield executor
+    executor.close()
+
+
+def _url(stack: LocalStack, name: str) -> str:
+    return f"http://127.0.0.1:{stack.mock_ports[name]}"
+
+
+def _admin(stack: LocalStack, name: str = "customer-api") -> MockAdminClient:
+    return MockAdminClient(_url(stack, name), stack.admin_token)
+
+
+def _breaker(stack: LocalStack) -> dict:
+    with _admin(stack) as admin:
+        return admin._json("GET", "/admin/dependencies")["crm"]["state"]["breaker"]
+
+
+def test_a_breaker_forced_open_refuses_calls_and_its_undo_hands_it_back(
+    stack, executor
+):
+    result = executor.run(
+        RunbookAction(
+            "breaker", {"service": "customer-api", "dependency": "crm", "state": "open"}
+        )
+    )
+    forced = _breaker(stack)
+    crm_calls_before = _crm_requests(stack)
+    refused = _register(stack, "ada@example.com")
+    crm_calls_after = _crm_requests(stack)
+    executor.undo_all()
+    registered = _register(stack, "grace@example.com")
+
+    assert result.detail == {"breaker": "open", "was": "closed"}
+    assert (forced["state"], forced["forced"]) == ("open", True)
+    # Refused by the breaker: the call never reached crm.
+    assert refused.status_code == 503, refused.text
+    assert crm_calls_after == crm_calls_before
+    assert (_breaker(stack)["state"], _breaker(stack)["forced"]) == ("closed", False)
+    assert registered.status_code == 201, registered.text
+
+
+def _register(stack: LocalStack, email: str) -> httpx.Response:
+    return httpx.post(
+        f"{_url(stack, 'customer-api')}/customers",
+        json={"name": "A Person", "email": email, "date_of_birth": "1976-12-09"},
+        timeout=10,
+    )
+
+
+def _crm_requests(stack: LocalStack) -> float:
+    text = httpx.get(f"{_url(stack, 'crm')}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("http_requests_total{") and "/admin" not in line
+    )
+
+
+def test_a_rollback_removes_the_bad_deploy_and_a_second_one_fails(stack, executor):
+    rollback = RunbookAction("rollback", {"service": "customer-api"})
+    with _admin(stack) as admin:
+        admin.add_fault("bad_deploy", version="1.1.0-bad", error_rate=0.5)
+        result = executor.run(rollback)
+        version_after = admin.version()
+
+    with pytest.raises(ActionError, match="HTTP 409.*no bad deploy"):
+        executor.run(rollback)
+    assert result.detail == {"version": "1.0.0", "was": "1.1.0-bad"}
+    assert version_after == "1.0.0"
+
+
+def test_shedding_refuses_its_share_with_retry_after_and_spares_critical(
+    stack, executor
+):
+    url = f"{_url(stack, 'customer-api')}/customers/{CUSTOMER}"
+    executor.run(RunbookAction("shed", {"service": "customer-api", "ratio": 0.5}))
+    plain = [httpx.get(url) for _ in range(10)]
+    critical = [httpx.get(url, headers={"X-Priority": "critical"}) for _ in range(5)]
+    executor.undo_all()
+    after = [httpx.get(url) for _ in range(4)]
+
+    shed = [r for r in plain if r.status_code == 503]
+    assert len(shed) == 5
+    assert all(r.headers["Retry-After"] == "1" for r in shed)
+    assert shed[0].json()["error"] == "load_shed"
+    assert [r.status_code for r in critical] == [200] * 5
+    assert [r.status_code for r in after] == [200] * 4
+
+
+def test_a_shed_ratio_outside_0_to_1_is_refused_by_the_mock(stack):
+    response = httpx.put(
+        f"{_url(stack, 'customer-api')}/admin/shed",
+        json={"ratio": 2},
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "ratio"
+
+
+def test_a_mock_restarted_by_a_runbook_outlives_the_runbook_thread(
+    stack, executor, tmp_path
+):
+    old_pid = next(p.pid for p in stack.processes if p.name == "crm")
+    runbook = Runbook(
+        name="restart-crm",
+        description="",
+        answers=("ServiceDown",),
+        actions=(RunbookAction("restart", {"service": "crm"}, timeout_s=30),),
+        enabled=True,
+        path=Path("x.yaml"),
+    )
+    journal = Journal(tmp_path / "journal", "t")
+    controller = RemediationController({runbook.name: runbook}, executor, journal)
+
+    controller.on_alert("ServiceDown", "fp1", "firing")
+    controller.shutdown()
+    # Wait until the runbook's thread has exited, as it does after a run.
+    controller._pool.shutdown(wait=True)
+    time.sleep(1.0)
+    process = next(p for p in stack.processes if p.name == "crm")
+
+    assert journal.first("runbook_finished", runbook="restart-crm") is not None
+    assert process.pid != old_pid
+    assert process.running(), process.log_tail()
+    assert httpx.get(f"{_url(stack, 'crm')}/healthz").status_code == 200
+
+
+def test_a_capped_runbook_pages_the_team_through_the_pager(tmp_path):
+    estate = load_estate(REPO / "config")
+    runbook = Runbook(
+        name="restart-claims",
+        description="",
+        answers=("ServiceDown",),
+        actions=(RunbookAction("restart", {"service": "claims-api"}),),
+        enabled=True,
+        path=Path("x.yaml"),
+        escalate=Escalation("claims-platform", "critical"),
+    )
+    pager = PagerStub()
+    pager.start()
+    escalator = Escalator(pager.url, estate.alerting)
+    try:
+        paged = escalator.escalate(runbook, "ServiceDown", attempts=2)
+        incidents = pager.incidents()
+    finally:
+        escalator.close()
+        pager.stop()
+
+    assert paged["integration"] == "pagerduty"
+    assert len(incidents) == 1
+    assert incidents[0].credential == estate.alerting.teams["claims-platform"].key
+    assert incidents[0].key == "runbook:restart-claims:ServiceDown"
+    assert incidents[0].severity == "critical"
+    assert "ran 2 time(s)" in incidents[0].summary
+
+
+def test_an_opsgenie_team_is_paged_through_opsgenie(tmp_path):
+    estate = load_estate(REPO / "config")
+    runbook = Runbook(
+        name="shed-customer",
+        description="",
+        answers=("Saturation",),
+        actions=(RunbookAction("shed", {"service": "customer-api", "ratio": 0.3}),),
+        enabled=True,
+        path=Path("x.yaml"),
+        escalate=Escalation("customer-platform", "error"),
+    )
+    pager = PagerStub()
+    pager.start()
+    escalator = Escalator(pager.url, estate.alerting)
+    try:
+        paged = escalator.escalate(runbook, "Saturation", attempts=1)
+        incidents = pager.incidents()
+    finally:
+        escalator.close()
+        pager.stop()
+
+    assert paged["integration"] == "opsgenie"
+    assert [(i.integration, i.severity) for i in incidents] == [("opsgenie", "P2")]
