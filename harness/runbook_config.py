@@ -19,6 +19,7 @@ RUNBOOK_ACTIONS = {
     "restart": ("service",),
     "rollback": ("service",),
     "shed": ("service", "ratio"),
+    "scale_out": ("service",),
 }
 # Fields that are not text, and what each accepts.
 BREAKER_STATES = ("open", "closed")

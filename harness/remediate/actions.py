@@ -24,9 +24,13 @@ class ActionError(HarnessError):
 
 
 class Restarter(Protocol):
-    """The part of the stack that restarts mocks (LocalStack)."""
+    """The part of the stack that restarts and scales mocks (LocalStack)."""
 
     def restart_mock(self, name: str, timeout_s: float = 30) -> object: ...
+
+    def scale_out(self, name: str, timeout_s: float = 30) -> object: ...
+
+    def scale_in(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -157,16 +161,36 @@ class ActionExecutor:
 
     def _do_restart(self, action: RunbookAction, service: str) -> ActionResult:
         # Nothing to undo: the restarted process is the service from now on.
-        if self.stack is None:
-            raise ActionError(
-                f"cannot restart {service}: this estate was not started by the "
-                "harness, so it holds no process to restart"
-            )
+        stack = self._stack(f"restart {service}")
         try:
-            process = self.stack.restart_mock(service, timeout_s=action.timeout_s)
+            process = stack.restart_mock(service, timeout_s=action.timeout_s)
         except HarnessError as exc:
             raise ActionError(f"restart of {service} failed: {exc}") from exc
         return ActionResult("restart", service, {"pid": getattr(process, "pid", None)})
+
+    def _do_scale_out(self, action: RunbookAction, service: str) -> ActionResult:
+        stack = self._stack(f"scale out {service}")
+        try:
+            process = stack.scale_out(service, timeout_s=action.timeout_s)
+        except HarnessError as exc:
+            raise ActionError(f"scale-out of {service} failed: {exc}") from exc
+
+        def scale_in() -> ActionResult:
+            stack.scale_in(service)
+            return ActionResult("scale_in", service)
+
+        self._remember(f"second instance of {service} stopped", scale_in)
+        return ActionResult(
+            "scale_out", service, {"pid": getattr(process, "pid", None)}
+        )
+
+    def _stack(self, what: str) -> Restarter:
+        if self.stack is None:
+            raise ActionError(
+                f"cannot {what}: this estate was not started by the harness, "
+                "so it holds no process to act on"
+            )
+        return self.stack
 
     def _dependency(self, action: RunbookAction, service: str, dependency: str):
         described = self._admin(action, "GET", service, "/admin/dependencies")

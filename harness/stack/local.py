@@ -130,6 +130,9 @@ class LocalStack:
         self.proxy: ToxiproxyClient | None = None
         self.endpoints: Endpoints | None = None
         self.mock_ports: dict[str, int] = {}
+        # Second instances started by scale_out(), by the service they serve.
+        self.extra_instances: dict[str, ManagedProcess] = {}
+        self._route_listens: dict[str, str] = {}
         self._free = None
         # Children die with the thread that spawned them (PR_SET_PDEATHSIG), so
         # mocks started again while the estate runs are spawned from this one
@@ -267,6 +270,7 @@ class LocalStack:
         config_dir = self.run_dir / "mock-config"
         config_dir.mkdir(parents=True, exist_ok=True)
         self.mock_ports.update(mock_ports)
+        self._route_listens.update(routes)
         started = []
         for name, port in mock_ports.items():
             path = config_dir / f"{name}.json"
@@ -298,6 +302,60 @@ class LocalStack:
         if self.endpoints is not None:
             self.endpoints.pids[name] = process.pid
         return process
+
+    def scale_out(self, name: str, timeout_s: float = 30) -> ManagedProcess:
+        """Start a second instance of a service and balance its routes over both.
+
+        The instance shares the first one's data directory, so both serve the
+        same SQLite records. Balancing is an extension of the embedded fault
+        proxy; Toxiproxy cannot spread one route over two upstreams.
+        """
+        self._check_can_scale(name)
+        port = free_ports(1)[0]
+        config = self._mock_config(name, port, self._route_listens)
+        path = self.run_dir / "mock-config" / f"{name}-2.json"
+        path.write_text(json.dumps(config, indent=2))
+        argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
+        process = self._spawner.submit(self._spawn, f"{name}-2", argv).result()
+        self.extra_instances[name] = process
+        process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=timeout_s)
+        for route in self._routes_to(name):
+            self.proxy.update_proxy(route, extra_upstreams=[f"{LOOPBACK}:{port}"])
+        log.info("scaled out %s: second instance on port %s", name, port)
+        return process
+
+    def scale_in(self, name: str) -> None:
+        """Send every route back to the first instance and stop the second."""
+        process = self.extra_instances.pop(name, None)
+        if process is None:
+            raise StackError(f"{name} has no second instance to stop")
+        for route in self._routes_to(name):
+            self.proxy.update_proxy(route, extra_upstreams=[])
+        process.stop()
+        self.processes.remove(process)
+
+    def _check_can_scale(self, name: str) -> None:
+        if name not in self.estate.services or self.state is StackState.STOPPED:
+            raise StackError(
+                f"cannot scale out {name!r} (stack {self.state.value}); services: "
+                f"{', '.join(self.estate.services)}"
+            )
+        if name in self.extra_instances:
+            raise StackError(f"{name} already runs a second instance")
+        if self.proxy is None or self.proxy_choice.kind != "embedded":
+            kind = self.proxy_choice.kind if self.proxy else "no proxy"
+            raise StackError(
+                f"cannot scale out {name}: balancing a route over two instances "
+                f"needs the embedded fault proxy, and this estate uses {kind}; "
+                "unset TOXIPROXY_URL and remove toxiproxy-server from PATH to use it"
+            )
+
+    def _routes_to(self, name: str) -> list[str]:
+        return [
+            route.name
+            for route in self.estate.routes.values()
+            if route.upstream == name and route.name in self._route_listens
+        ]
 
     def _start_synthetic(
         self, mock_ports: dict[str, int], routes: dict[str, str]

@@ -1,5 +1,6 @@
 """Runbook actions against real mocks: each takes effect, and each undo restores."""
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,9 @@ from harness.remediate.actions import ActionError, ActionExecutor
 from harness.remediate.controller import RemediationController
 from harness.remediate.escalation import Escalator
 from harness.report.journal import Journal
-from harness.stack.local import LocalStack
+from harness.stack.local import LocalStack, StackState
 from harness.stack.mock_admin import MockAdminClient
+from harness.stack.proxy_choice import ProxyChoice
 
 REPO = Path(__file__).resolve().parents[2]
 EXTERNALS = ("identity-verification", "crm")
@@ -222,3 +224,97 @@ def test_an_opsgenie_team_is_paged_through_opsgenie(tmp_path):
 
     assert paged["integration"] == "opsgenie"
     assert [(i.integration, i.severity) for i in incidents] == [("opsgenie", "P2")]
+
+
+@pytest.fixture
+def routed_stack(tmp_path) -> Iterator[LocalStack]:
+    """The embedded proxy with every route, and customer-api with its externals."""
+    estate = load_estate(REPO / "config")
+    stack = LocalStack(
+        estate, tmp_path, "http://127.0.0.1:9/", proxy_choice=ProxyChoice("embedded")
+    )
+    try:
+        stack._start_proxy()
+        ports = {name: stack._port() for name in stack._mock_names()}
+        routes = stack._create_routes(ports)
+        wanted = ("customer-api", *EXTERNALS)
+        stack._start_mocks({name: ports[name] for name in wanted}, routes)
+        stack.state = StackState.UP
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _served(url: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("http_requests_total{") and "/customers" in line
+    )
+
+
+def test_scale_out_balances_the_route_over_two_instances_sharing_data(
+    routed_stack,
+):
+    stack = routed_stack
+    urls = {name: _url(stack, name) for name in stack.mock_ports}
+    executor = ActionExecutor(urls, stack.admin_token, stack=stack)
+    front = f"http://{stack._route_listens['client_to_customer-api']}"
+    try:
+        result = executor.run(RunbookAction("scale_out", {"service": "customer-api"}))
+        second = stack.extra_instances["customer-api"]
+        second_url = f"http://127.0.0.1:{_port_of(stack, second)}"
+        created = _register_at(front, "lin@example.com")
+        # New connections alternate between the two instances.
+        answers = [_get_fresh(f"{front}/customers/{CUSTOMER}") for _ in range(6)]
+        found_on_second = httpx.get(
+            f"{second_url}/customers/{created.json()['customer_id']}"
+        )
+        first_served, second_served = _served(urls["customer-api"]), _served(second_url)
+        executor.undo_all()
+    finally:
+        executor.close()
+
+    assert result.detail["pid"] == second.pid
+    assert created.status_code == 201, created.text
+    assert answers == [200] * 6
+    assert first_served >= 3 and second_served >= 3
+    assert found_on_second.status_code == 200
+    assert not second.running()
+    assert "customer-api" not in stack.extra_instances
+    assert "extra_upstreams" not in stack.proxy.get_proxy("client_to_customer-api")
+
+
+def test_scale_out_with_toxiproxy_fails_with_a_clear_error(tmp_path):
+    estate = load_estate(REPO / "config")
+    stack = LocalStack(
+        estate,
+        tmp_path,
+        "http://127.0.0.1:9/",
+        proxy_choice=ProxyChoice("external", url="http://127.0.0.1:9"),
+    )
+    stack.proxy = object()
+    executor = ActionExecutor({}, "token", stack=stack)
+
+    with pytest.raises(ActionError, match="needs the embedded fault proxy.*external"):
+        executor.run(RunbookAction("scale_out", {"service": "customer-api"}))
+
+
+def _port_of(stack: LocalStack, process) -> int:
+    config = json.loads(Path(process.argv[-1]).read_text())
+    return config["port"]
+
+
+def _register_at(base: str, email: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/customers",
+        json={"name": "A Person", "email": email, "date_of_birth": "1976-12-09"},
+        timeout=10,
+    )
+
+
+def _get_fresh(url: str) -> int:
+    # A new client per request: the proxy balances connections, not requests.
+    with httpx.Client(trust_env=False) as client:
+        return client.get(url, timeout=10).status_code
