@@ -102,6 +102,8 @@ class Estate:
     synthetics: Synthetics
     front_routes: bool = True
     slo_specs: SLOSpecs | None = None
+    # Externals with a secondary instance (see secondary_name()).
+    secondaries: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -112,6 +114,18 @@ class Estate:
             for service in self.services.values()
             for callee in service.calls
         ]
+
+    def secondary_routes(self) -> dict[str, tuple[str, str]]:
+        """Route name -> (caller, secondary) for every caller of a secondary."""
+        return {
+            f"{service.name}_to_{secondary_name(external)}": (
+                service.name,
+                external,
+            )
+            for service in self.services.values()
+            for external in service.externals
+            if external in self.secondaries
+        }
 
     def route_for(self, caller: str, upstream: str) -> Route:
         return self.routes[f"{caller}_to_{upstream}"]
@@ -162,6 +176,7 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
             **{name: () for name in externals},
         },
         list(alerting.teams),
+        _secondaries(estate_doc),
     )
     observability = _observability(config_dir / "observability.yaml")
     rules = _alert_rules(config_dir / "alerting_rules.yaml", services, observability)
@@ -180,14 +195,32 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         alert_rules=rules,
         synthetics=_synthetics(config_dir / "synthetics.yaml", services, rules),
         front_routes=estate_doc.get("front_routes", bool, True),
+        secondaries=_secondaries(estate_doc),
     )
+
+
+def secondary_name(external: str) -> str:
+    """The process and route name of an external's secondary instance."""
+    return f"{external}-secondary"
 
 
 def _externals(doc: Fields) -> dict[str, str]:
     section = doc.child("externals")
+    for name in section.data:
+        section.child(name).require_known(["description", "secondary"])
     return {
         name: section.child(name).get("description", str, "") for name in section.data
     }
+
+
+def _secondaries(doc: Fields) -> tuple[str, ...]:
+    """Externals that run a second instance, for their callers to fail over to."""
+    section = doc.child("externals")
+    return tuple(
+        name
+        for name in section.data
+        if section.child(name).get("secondary", bool, False)
+    )
 
 
 def _services(doc: Fields, externals: dict[str, str]) -> dict[str, Service]:

@@ -20,9 +20,11 @@ RUNBOOK_ACTIONS = {
     "rollback": ("service",),
     "shed": ("service", "ratio"),
     "scale_out": ("service",),
+    "failover": ("service", "dependency", "to"),
 }
 # Fields that are not text, and what each accepts.
 BREAKER_STATES = ("open", "closed")
+FAILOVER_TARGETS = ("primary", "secondary")
 PAGER_SEVERITIES = ("critical", "error", "warning", "info")
 DEFAULT_ACTION_TIMEOUT_S = 30.0
 
@@ -138,6 +140,8 @@ def _action(entry: Fields) -> RunbookAction:
             params[key] = entry.number(key, minimum=0.0, maximum=1.0)
         elif key == "state":
             params[key] = entry.choice(key, BREAKER_STATES)
+        elif key == "to":
+            params[key] = entry.choice(key, FAILOVER_TARGETS)
         else:
             params[key] = entry.get(key, str)
     timeout_s = entry.number("timeout_s", DEFAULT_ACTION_TIMEOUT_S, minimum=0.1)
@@ -157,6 +161,7 @@ def check_runbook_targets(
     runbooks: dict[str, Runbook],
     mocks: dict[str, dict[str, tuple[str, ...]]],
     teams: list[str],
+    secondaries: tuple[str, ...] = (),
 ) -> None:
     """Refuse services, dependencies and teams that the estate does not declare.
 
@@ -180,6 +185,13 @@ def check_runbook_targets(
                     entry.here + ("dependency",),
                     dependency,
                     f"a dependency {service} calls: {calls}",
+                )
+            if action.action == "failover" and dependency not in secondaries:
+                entry.fail(
+                    entry.here + ("dependency",),
+                    dependency,
+                    "an external declared with `secondary: true` in estate.yaml: "
+                    f"{', '.join(secondaries) or '(none)'}",
                 )
         if runbook.escalate and runbook.escalate.team not in teams:
             doc.fail(

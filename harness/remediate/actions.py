@@ -134,6 +134,30 @@ class ActionExecutor:
             )
         return ActionResult("breaker", f"{service}->{dependency}", {"breaker": setting})
 
+    def _do_failover(
+        self, action: RunbookAction, service: str, dependency: str, to: str
+    ) -> ActionResult:
+        before = self._dependency(action, service, dependency)["target"]
+        self._switch(action, service, dependency, to)
+        self._remember(
+            f"{service} back to its {before} {dependency}",
+            lambda: self._switch(action, service, dependency, before),
+        )
+        return ActionResult(
+            "failover", f"{service}->{dependency}", {"target": to, "was": before}
+        )
+
+    def _switch(
+        self, action: RunbookAction, service: str, dependency: str, to: str
+    ) -> ActionResult:
+        path = f"/admin/dependencies/{dependency}"
+        answer = self._admin(action, "PUT", service, path, {"target": to})
+        if answer.get("target") != to:
+            raise ActionError(
+                f"{service} did not switch {dependency} to its {to}: {answer}"
+            )
+        return ActionResult("failover", f"{service}->{dependency}", {"target": to})
+
     def _do_rollback(self, action: RunbookAction, service: str) -> ActionResult:
         # Nothing to undo: putting a bad deploy back would re-inject the fault.
         before = self._admin(action, "GET", service, "/admin/faults")["version"]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.config import Estate
+from harness.config import Estate, secondary_name
 from harness.errors import ProxyAPIError, StackError
 from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
@@ -99,6 +99,8 @@ class Endpoints:
     pager: str | None = None  # the pager stub Alertmanager pages, if any
     # The synthetic prober's /metrics, or "" when no journey is declared.
     synthetic: str = ""
+    # Each external's secondary instance, by the external's name.
+    secondaries: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -133,6 +135,8 @@ class LocalStack:
         # Second instances started by scale_out(), by the service they serve.
         self.extra_instances: dict[str, ManagedProcess] = {}
         self._route_listens: dict[str, str] = {}
+        # Ports of the externals' secondary instances, by the external's name.
+        self.secondary_ports: dict[str, int] = {}
         self._free = None
         # Children die with the thread that spawned them (PR_SET_PDEATHSIG), so
         # mocks started again while the estate runs are spawned from this one
@@ -181,6 +185,7 @@ class LocalStack:
             # Besides mocks and routes: proxy API, Alertmanager, Prometheus
             # and the synthetic prober.
             count = len(self._mock_names()) + len(self.estate.routes) + 4
+            count += len(self.estate.secondaries) + len(self.estate.secondary_routes())
             self._free = iter(free_ports(count))
         return next(self._free)
 
@@ -238,6 +243,22 @@ class LocalStack:
             )
             self.created_routes.append(name)
             listens[name] = created["listen"]
+        return {**listens, **self._create_secondary_routes(mock_ports)}
+
+    def _create_secondary_routes(self, mock_ports: dict[str, int]) -> dict[str, str]:
+        listens = {}
+        for name, (_, external) in self.estate.secondary_routes().items():
+            if external not in mock_ports:
+                continue
+            if external not in self.secondary_ports:
+                self.secondary_ports[external] = self._port()
+            created = self.proxy.create_proxy(
+                name=name,
+                listen=f"{LOOPBACK}:{self._port()}",
+                upstream=f"{LOOPBACK}:{self.secondary_ports[external]}",
+            )
+            self.created_routes.append(name)
+            listens[name] = created["listen"]
         return listens
 
     def _mock_config(self, name: str, port: int, routes: dict[str, str]) -> dict:
@@ -250,6 +271,9 @@ class LocalStack:
                 "timeout_s": route.timeout_s,
                 "resilience": route.resilience,
             }
+            secondary = routes.get(f"{name}_to_{secondary_name(upstream)}")
+            if secondary:
+                dependencies[upstream]["secondary_url"] = f"http://{secondary}"
         return {
             "service": name,
             "host": LOOPBACK,
@@ -277,6 +301,12 @@ class LocalStack:
             path.write_text(json.dumps(self._mock_config(name, port, routes), indent=2))
             argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
             started.append((self._spawn(name, argv), port))
+        for external, port in self.secondary_ports.items():
+            # Same service and data directory as the primary: one set of records.
+            path = config_dir / f"{secondary_name(external)}.json"
+            path.write_text(json.dumps(self._mock_config(external, port, routes)))
+            argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
+            started.append((self._spawn(secondary_name(external), argv), port))
         for process, port in started:
             process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=30)
 
@@ -452,6 +482,10 @@ class LocalStack:
             run_dir=str(self.run_dir),
             pids={p.name: p.pid for p in self.processes if p.pid},
             pager=self.pager_url,
+            secondaries={
+                name: f"http://{LOOPBACK}:{port}"
+                for name, port in self.secondary_ports.items()
+            },
         )
 
     def stop(self) -> None:

@@ -318,3 +318,104 @@ def _get_fresh(url: str) -> int:
     # A new client per request: the proxy balances connections, not requests.
     with httpx.Client(trust_env=False) as client:
         return client.get(url, timeout=10).status_code
+
+
+@pytest.fixture
+def payment_stack(tmp_path) -> Iterator[LocalStack]:
+    """payment-api, policy-api and the gateway with its secondary, all routed."""
+    estate = load_estate(REPO / "config")
+    stack = LocalStack(
+        estate, tmp_path, "http://127.0.0.1:9/", proxy_choice=ProxyChoice("embedded")
+    )
+    try:
+        stack._start_proxy()
+        ports = {name: stack._port() for name in stack._mock_names()}
+        routes = stack._create_routes(ports)
+        wanted = ("payment-api", "policy-api", "payment-gateway")
+        stack._start_mocks({name: ports[name] for name in wanted}, routes)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _charges(url: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("http_requests_total{") and 'route="/charges"' in line
+    )
+
+
+FAILOVER = RunbookAction(
+    "failover",
+    {"service": "payment-api", "dependency": "payment-gateway", "to": "secondary"},
+)
+
+
+def test_a_failover_retried_with_the_same_key_charges_once(payment_stack):
+    stack = payment_stack
+    primary = _url(stack, "payment-gateway")
+    secondary = f"http://127.0.0.1:{stack.secondary_ports['payment-gateway']}"
+    payment_api = _url(stack, "payment-api")
+    executor = ActionExecutor(
+        {"payment-api": payment_api}, stack.admin_token, stack=stack
+    )
+    payment = {"policy_id": "POL-000001", "amount_cents": 1250, "idempotency_key": "k1"}
+    earlier = _charge_at(primary, "payment:k0")
+    # The charge landed at the primary, but its answer never reached payment-api.
+    landed = httpx.post(
+        f"{primary}/charges",
+        json={
+            "amount_cents": 1250,
+            "reference": "POL-000001",
+            "idempotency_key": "payment:k1",
+        },
+    )
+    try:
+        result = executor.run(
+            RunbookAction(
+                "failover",
+                {
+                    "service": "payment-api",
+                    "dependency": "payment-gateway",
+                    "to": "secondary",
+                },
+            )
+        )
+        secondary_before = _charges(secondary)
+        paid = httpx.post(f"{payment_api}/payments", json=payment, timeout=10)
+        secondary_after = _charges(secondary)
+        executor.undo_all()
+        target_after_undo = _gateway_target(stack, payment_api)
+    finally:
+        executor.close()
+    ledgers = [
+        [c["idempotency_key"] for c in _ledger(url)] for url in (primary, secondary)
+    ]
+
+    assert landed.status_code == 201, landed.text
+    assert result.detail == {"target": "secondary", "was": "primary"}
+    assert paid.status_code == 201, paid.text
+    assert secondary_after == secondary_before + 1
+    assert paid.json()["gateway_charge_id"] == landed.json()["charge_id"]
+    assert earlier.status_code == 201, earlier.text
+    assert ledgers == [["payment:k0", "payment:k1"]] * 2
+    assert target_after_undo == "primary"
+
+
+def _charge_at(gateway: str, key: str) -> httpx.Response:
+    body = {"amount_cents": 700, "reference": "POL-000002", "idempotency_key": key}
+    return httpx.post(f"{gateway}/charges", json=body)
+
+
+def _ledger(gateway: str) -> list[dict]:
+    return httpx.get(f"{gateway}/ledger/charges").json()["movements"]
+
+
+def _gateway_target(stack: LocalStack, payment_api: str) -> str:
+    answer = httpx.get(
+        f"{payment_api}/admin/dependencies",
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+    )
+    return answer.json()["payment-gateway"]["target"]

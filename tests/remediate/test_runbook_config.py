@@ -117,7 +117,13 @@ def test_the_shipped_runbooks_load_with_the_estate():
     runbooks = load_estate(REPO / "config").runbooks
 
     kinds = {action.action for rb in runbooks.values() for action in rb.actions}
-    assert {"rollback", "restart", "shed", "set_fallback"} <= kinds
+    assert kinds == {
+        "rollback",
+        "restart",
+        "shed",
+        "set_fallback",
+        "failover",
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,6 +143,16 @@ def test_the_shipped_runbooks_load_with_the_estate():
             },
             r"field 'actions\[0\]\.dependency' is 'payment-api'; expected a "
             "dependency customer-api calls: identity-verification, crm",
+        ),
+        (
+            {
+                "action": "failover",
+                "service": "claims-api",
+                "dependency": "fraud-detection",
+                "to": "secondary",
+            },
+            r"field 'actions\[0\]\.dependency' is 'fraud-detection'; expected an "
+            "external declared with `secondary: true` in estate.yaml: payment-gateway",
         ),
     ],
 )
