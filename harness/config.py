@@ -177,6 +177,7 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         },
         list(alerting.teams),
         _secondaries(estate_doc),
+        tuple(services),
     )
     observability = _observability(config_dir / "observability.yaml")
     rules = _alert_rules(config_dir / "alerting_rules.yaml", services, observability)

@@ -162,6 +162,7 @@ def check_runbook_targets(
     mocks: dict[str, dict[str, tuple[str, ...]]],
     teams: list[str],
     secondaries: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
 ) -> None:
     """Refuse services, dependencies and teams that the estate does not declare.
 
@@ -177,6 +178,12 @@ def check_runbook_targets(
                     entry.here + ("service",),
                     service,
                     f"a declared service or external: {', '.join(mocks)}",
+                )
+            if action.action == "scale_out" and service not in services:
+                entry.fail(
+                    entry.here + ("service",),
+                    service,
+                    f"a service (externals are not scaled): {', '.join(services)}",
                 )
             dependency = action.params.get("dependency")
             if dependency is not None and dependency not in mocks[service]:

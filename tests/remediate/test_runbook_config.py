@@ -145,6 +145,11 @@ def test_the_shipped_runbooks_load_with_the_estate():
             "dependency customer-api calls: identity-verification, crm",
         ),
         (
+            {"action": "scale_out", "service": "crm"},
+            r"field 'actions\[0\]\.service' is 'crm'; expected a service "
+            r"\(externals are not scaled\)",
+        ),
+        (
             {
                 "action": "failover",
                 "service": "claims-api",
