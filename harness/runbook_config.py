@@ -25,6 +25,7 @@ RUNBOOK_ACTIONS = {
 # Fields that are not text, and what each accepts.
 BREAKER_STATES = ("open", "closed")
 FAILOVER_TARGETS = ("primary", "secondary")
+FALLBACK_MODES = ("cache", "none")
 PAGER_SEVERITIES = ("critical", "error", "warning", "info")
 DEFAULT_ACTION_TIMEOUT_S = 30.0
 
@@ -142,6 +143,8 @@ def _action(entry: Fields) -> RunbookAction:
             params[key] = entry.choice(key, BREAKER_STATES)
         elif key == "to":
             params[key] = entry.choice(key, FAILOVER_TARGETS)
+        elif key == "mode":
+            params[key] = entry.choice(key, FALLBACK_MODES)
         else:
             params[key] = entry.get(key, str)
     timeout_s = entry.number("timeout_s", DEFAULT_ACTION_TIMEOUT_S, minimum=0.1)
@@ -159,7 +162,7 @@ def _escalation(doc: Fields) -> Escalation:
 
 def check_runbook_targets(
     runbooks: dict[str, Runbook],
-    mocks: dict[str, dict[str, tuple[str, ...]]],
+    mocks: dict[str, tuple[str, ...]],
     teams: list[str],
     secondaries: tuple[str, ...] = (),
     services: tuple[str, ...] = (),

@@ -89,6 +89,19 @@ def test_every_field_is_read(tmp_path):
             ),
             r"field 'actions\[0\]\.state' is 'x'; expected one of: closed, open",
         ),
+        (
+            changed(
+                actions=[
+                    {
+                        "action": "set_fallback",
+                        "service": "a",
+                        "dependency": "b",
+                        "mode": "stale",
+                    }
+                ]
+            ),
+            r"field 'actions\[0\]\.mode' is 'stale'; expected one of: cache, none",
+        ),
         (changed(actions=[]), r"field 'actions' is \[\]; expected a list of at least"),
         (changed(match={"service": 3}), r"field 'match' is \{'service': 3\}"),
     ],
