@@ -12,8 +12,16 @@ from pathlib import Path
 from harness.alerting import Alerting, load_alerting
 from harness.alerting_rules import AlertingRules, read_alerting_rules
 from harness.edge_policies import merge, read_policy
-from harness.errors import ConfigError
 from harness.fields import Fields
+from harness.runbook_config import (  # noqa: F401 - the runbook part of the estate
+    RUNBOOK_ACTIONS,
+    Escalation,
+    Runbook,
+    RunbookAction,
+    check_runbook_targets,
+    load_runbook,
+    load_runbooks,
+)
 from harness.slo.spec import AVAILABILITY, LATENCY, SLOSpecs, load_slo_specs
 from harness.synthetics_config import Synthetics, read_synthetics
 from harness.yamlfile import load_located
@@ -73,22 +81,6 @@ class Observability:
 
 
 @dataclass(frozen=True)
-class RunbookAction:
-    action: str
-    params: dict
-
-
-@dataclass(frozen=True)
-class Runbook:
-    name: str
-    description: str
-    answers: tuple[str, ...]
-    actions: tuple[RunbookAction, ...]
-    enabled: bool
-    path: Path
-
-
-@dataclass(frozen=True)
 class Seed:
     random_seed: int
     customers: int
@@ -110,6 +102,8 @@ class Estate:
     synthetics: Synthetics
     front_routes: bool = True
     slo_specs: SLOSpecs | None = None
+    # Externals with a secondary instance (see secondary_name()).
+    secondaries: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -120,6 +114,18 @@ class Estate:
             for service in self.services.values()
             for callee in service.calls
         ]
+
+    def secondary_routes(self) -> dict[str, tuple[str, str]]:
+        """Route name -> (caller, secondary) for every caller of a secondary."""
+        return {
+            f"{service.name}_to_{secondary_name(external)}": (
+                service.name,
+                external,
+            )
+            for service in self.services.values()
+            for external in service.externals
+            if external in self.secondaries
+        }
 
     def route_for(self, caller: str, upstream: str) -> Route:
         return self.routes[f"{caller}_to_{upstream}"]
@@ -157,6 +163,22 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
     routes = _routes(estate_doc, services)
     slo_specs = load_slo_specs(config_dir / "slos.yaml", list(services))
     team = estate_doc.get("team", str)
+    runbooks = load_runbooks(config_dir / "runbooks")
+    alerting = load_alerting(
+        config_dir / "alerting.yaml",
+        [service.team for service in services.values()],
+        fallback_team=team,
+    )
+    check_runbook_targets(
+        runbooks,
+        {
+            **{name: service.dependencies for name, service in services.items()},
+            **{name: () for name in externals},
+        },
+        list(alerting.teams),
+        _secondaries(estate_doc),
+        tuple(services),
+    )
     observability = _observability(config_dir / "observability.yaml")
     rules = _alert_rules(config_dir / "alerting_rules.yaml", services, observability)
     return Estate(
@@ -168,24 +190,38 @@ def load_estate(config_dir: Path = DEFAULT_CONFIG_DIR) -> Estate:
         slos=_slos(slo_specs),
         slo_specs=slo_specs,
         observability=observability,
-        runbooks=load_runbooks(config_dir / "runbooks"),
+        runbooks=runbooks,
         seed=_seed(estate_doc.child("seed")),
-        alerting=load_alerting(
-            config_dir / "alerting.yaml",
-            [service.team for service in services.values()],
-            fallback_team=team,
-        ),
+        alerting=alerting,
         alert_rules=rules,
         synthetics=_synthetics(config_dir / "synthetics.yaml", services, rules),
         front_routes=estate_doc.get("front_routes", bool, True),
+        secondaries=_secondaries(estate_doc),
     )
+
+
+def secondary_name(external: str) -> str:
+    """The process and route name of an external's secondary instance."""
+    return f"{external}-secondary"
 
 
 def _externals(doc: Fields) -> dict[str, str]:
     section = doc.child("externals")
+    for name in section.data:
+        section.child(name).require_known(["description", "secondary"])
     return {
         name: section.child(name).get("description", str, "") for name in section.data
     }
+
+
+def _secondaries(doc: Fields) -> tuple[str, ...]:
+    """Externals that run a second instance, for their callers to fail over to."""
+    section = doc.child("externals")
+    return tuple(
+        name
+        for name in section.data
+        if section.child(name).get("secondary", bool, False)
+    )
 
 
 def _services(doc: Fields, externals: dict[str, str]) -> dict[str, Service]:
@@ -308,39 +344,4 @@ def _seed(entry: Fields) -> Seed:
         customers=entry.get(
             "customers", int, check=lambda v: v >= 1, accepted="an integer >= 1"
         ),
-    )
-
-
-RUNBOOK_ACTIONS = {
-    "set_fallback": ("service", "dependency", "mode"),
-}
-
-
-def load_runbooks(folder: Path) -> dict[str, Runbook]:
-    """Every runbook under folder, by name."""
-    runbooks = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        runbook = load_runbook(path)
-        if runbook.name in runbooks:
-            raise ConfigError(f"{path}: runbook name {runbook.name!r} is used twice")
-        runbooks[runbook.name] = runbook
-    return runbooks
-
-
-def load_runbook(path: Path) -> Runbook:
-    doc = Fields(load_located(path))
-    doc.require_known(["name", "description", "answers", "actions", "enabled"])
-    actions = []
-    for entry in doc.items("actions"):
-        kind = entry.choice("action", RUNBOOK_ACTIONS)
-        entry.require_known(("action",) + RUNBOOK_ACTIONS[kind])
-        params = {key: entry.get(key, str) for key in RUNBOOK_ACTIONS[kind]}
-        actions.append(RunbookAction(kind, params))
-    return Runbook(
-        name=doc.get("name", str),
-        description=doc.get("description", str, ""),
-        answers=tuple(doc.string_list("answers")),
-        actions=tuple(actions),
-        enabled=doc.get("enabled", bool, True),
-        path=Path(path),
     )

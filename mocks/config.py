@@ -49,6 +49,8 @@ class DependencyConfig:
     url: str
     timeout_s: float
     resilience: ResiliencePolicy = ResiliencePolicy()
+    # A second instance of the dependency to fail over to, when one is declared.
+    secondary_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,18 +200,28 @@ def _dependencies(reader: _Reader) -> dict[str, DependencyConfig]:
 
 def _dependency(source: str, name: str, raw: object) -> DependencyConfig:
     entry = _Reader(source, raw, f"dependencies.{name}")
-    entry.check_fields(("url", "timeout_s", "resilience"), frozenset({"resilience"}))
-    url = entry.string("url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise entry.error(entry.name("url"), url, "an http:// or https:// URL")
+    entry.check_fields(
+        ("url", "timeout_s", "resilience", "secondary_url"),
+        frozenset({"resilience", "secondary_url"}),
+    )
+    url = _url(entry, "url")
+    secondary = _url(entry, "secondary_url") if "secondary_url" in entry.raw else None
     timeout_s = entry.seconds("timeout_s")
     return DependencyConfig(
         name=name,
-        url=url.rstrip("/"),
+        url=url,
         timeout_s=timeout_s,
         resilience=_resilience(entry, timeout_s),
+        secondary_url=secondary,
     )
+
+
+def _url(entry: "_Reader", field: str) -> str:
+    url = entry.string(field)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise entry.error(entry.name(field), url, "an http:// or https:// URL")
+    return url.rstrip("/")
 
 
 def _resilience(entry: _Reader, timeout_s: float) -> ResiliencePolicy:

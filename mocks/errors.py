@@ -141,3 +141,17 @@ class InjectedFault(RequestRefused):
 
     def body(self) -> dict:
         return {"error": self.error, "fault_id": self.fault_id}
+
+
+class Shed(RequestRefused):
+    """503: the service is shedding load and refused this non-critical request."""
+
+    status_code = 503
+    error = "load_shed"
+
+    def __init__(self, ratio: float, retry_after_s: int):
+        super().__init__(
+            f"shedding {ratio:.0%} of non-critical requests; "
+            f"retry after {retry_after_s} s or send X-Priority: critical"
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -42,8 +42,7 @@ from harness.observe.pager import PagerEvent, PagerStub, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
 from harness.observe.webhook import WebhookSink
-from harness.remediate.actions import ActionExecutor
-from harness.remediate.controller import RemediationController
+from harness.remediate.factory import build_remediation
 from harness.report.journal import Journal
 from harness.report.summary import write_summary
 from harness.stack.local import LocalStack
@@ -249,14 +248,17 @@ class ExperimentRun:
             prometheus=endpoints.prometheus,
             alertmanager=endpoints.alertmanager,
         )
-        executor = ActionExecutor(endpoints.services, endpoints.admin_token)
-        self._parts["executor"] = executor
-        self._parts["controller"] = RemediationController(
-            self.estate.runbooks,
-            executor,
+        controller, executor = build_remediation(
+            self.estate,
+            {**endpoints.services, **endpoints.externals},
+            endpoints.admin_token,
             self.journal,
+            stack=stack,
+            pager_url=endpoints.pager,
             disabled=self.options.disabled_runbooks,
         )
+        self._parts["executor"] = executor
+        self._parts["controller"] = controller
         self._parts["injector"] = FaultInjector(
             stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal
         )
@@ -276,7 +278,9 @@ class ExperimentRun:
         )
         controller = self._parts.get("controller")
         if controller is not None:
-            controller.on_alert(event.alertname, event.fingerprint, event.status)
+            controller.on_alert(
+                event.alertname, event.fingerprint, event.status, dict(event.labels)
+            )
 
     def _on_page(self, event: PagerEvent) -> None:
         kind, fields = journal_entry(event, self.estate.alerting.tickets.key)

@@ -79,6 +79,7 @@ class ProxyChange:
     listen: str
     upstream: str
     enabled: bool
+    extra_upstreams: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, body: object, proxy: Proxy) -> "ProxyChange":
@@ -92,7 +93,8 @@ class ProxyChange:
         enabled = _flag(body, "enabled", proxy.enabled)
         split_host_port(listen, "listen")
         split_host_port(upstream, "upstream")
-        return cls(listen, upstream, enabled)
+        extra = _addresses(body, "extra_upstreams", proxy.extra_upstreams)
+        return cls(listen, upstream, enabled, extra)
 
 
 class ProxyCollection:
@@ -124,6 +126,8 @@ class ProxyCollection:
             proxy = self.get(name)
             change = ProxyChange.from_json(body, proxy)
             await proxy.update(change.listen, change.upstream, change.enabled)
+            if change.extra_upstreams != proxy.extra_upstreams:
+                proxy.balance(change.extra_upstreams)
             return proxy
 
     async def delete(self, name: str) -> None:
@@ -207,6 +211,21 @@ def _text(body: dict, key: str, default: str, position: str = "") -> str:
             f"field {key!r}{position} must be a string, got {json.dumps(value)}"
         )
     return value
+
+
+def _addresses(body: dict, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of host:port strings (an extension of the embedded proxy)."""
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise BadRequest.body(
+            f"field {key!r} must be a list of host:port strings, "
+            f"got {json.dumps(value)}"
+        )
+    for address in value:
+        split_host_port(address, key)
+    return tuple(value)
 
 
 def _flag(body: dict, key: str, default: bool, position: str = "") -> bool:

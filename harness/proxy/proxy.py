@@ -50,6 +50,10 @@ class Proxy:
         self.name = name
         self.listen = listen
         self.upstream = upstream
+        # An extension of the embedded proxy (Toxiproxy has none): more
+        # instances of the upstream service, dialled in turn with upstream.
+        self.extra_upstreams: tuple[str, ...] = ()
+        self._next_upstream = 0
         self.state = ProxyState.DISABLED
         self.stats = TrafficStats()
         self._rng = rng or random.Random()
@@ -71,13 +75,31 @@ class Proxy:
         return len(self._connections)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        described = {
             "name": self.name,
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
             "toxics": [toxic.to_json() for toxic in self.toxics()],
         }
+        if self.extra_upstreams:
+            described["extra_upstreams"] = list(self.extra_upstreams)
+        return described
+
+    def balance(self, extra_upstreams: tuple[str, ...]) -> None:
+        """Spread new connections, round robin, over upstream and extra_upstreams."""
+        self.extra_upstreams = tuple(extra_upstreams)
+        self._next_upstream = 0
+        self._log.info("upstreams: %s", ", ".join(self._upstreams()))
+
+    def _upstreams(self) -> tuple[str, ...]:
+        return (self.upstream, *self.extra_upstreams)
+
+    def _pick_upstream(self) -> str:
+        upstreams = self._upstreams()
+        chosen = upstreams[self._next_upstream % len(upstreams)]
+        self._next_upstream += 1
+        return chosen
 
     def matches(self, listen: str, upstream: str) -> bool:
         """Tell whether listen and upstream are the ones this proxy uses."""
@@ -220,7 +242,8 @@ class Proxy:
         connection.start()
 
     async def _dial(self, client: Side) -> Side | None:
-        host, port = split_host_port(self.upstream, "upstream")
+        address = self._pick_upstream()
+        host, port = split_host_port(address, "upstream")
         loop = asyncio.get_running_loop()
         try:
             _, upstream = await asyncio.wait_for(
@@ -228,7 +251,7 @@ class Proxy:
             )
         except (OSError, TimeoutError) as exc:
             # Toxiproxy accepts and then closes when the upstream is down.
-            self._log.warning("upstream %s unreachable: %s", self.upstream, exc)
+            self._log.warning("upstream %s unreachable: %s", address, exc)
             client.close(CloseMode.FLUSH)
             return None
         return upstream

@@ -19,6 +19,8 @@ TIMELINE_KINDS = (
     "runbook_finished",
     "runbook_skipped",
     "runbook_failed",
+    "runbook_rehearsed",
+    "runbook_escalated",
     "slo_back",
     "fault_rolled_back",
     "fault_lost",

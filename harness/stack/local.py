@@ -11,13 +11,14 @@ import json
 import logging
 import secrets
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from harness.config import Estate
+from harness.config import Estate, secondary_name
 from harness.errors import ProxyAPIError, StackError
 from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
@@ -98,6 +99,8 @@ class Endpoints:
     pager: str | None = None  # the pager stub Alertmanager pages, if any
     # The synthetic prober's /metrics, or "" when no journey is declared.
     synthetic: str = ""
+    # Each external's secondary instance, by the external's name.
+    secondaries: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -129,7 +132,16 @@ class LocalStack:
         self.proxy: ToxiproxyClient | None = None
         self.endpoints: Endpoints | None = None
         self.mock_ports: dict[str, int] = {}
+        # Second instances started by scale_out(), by the service they serve.
+        self.extra_instances: dict[str, ManagedProcess] = {}
+        self._route_listens: dict[str, str] = {}
+        # Ports of the externals' secondary instances, by the external's name.
+        self.secondary_ports: dict[str, int] = {}
         self._free = None
+        # Children die with the thread that spawned them (PR_SET_PDEATHSIG), so
+        # mocks started again while the estate runs are spawned from this one
+        # thread, which lives until stop(), never from a short-lived caller's.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="stack-spawner")
 
     def start(self) -> Endpoints:
         if self.state is not StackState.NEW:
@@ -173,6 +185,7 @@ class LocalStack:
             # Besides mocks and routes: proxy API, Alertmanager, Prometheus
             # and the synthetic prober.
             count = len(self._mock_names()) + len(self.estate.routes) + 4
+            count += len(self.estate.secondaries) + len(self.estate.secondary_routes())
             self._free = iter(free_ports(count))
         return next(self._free)
 
@@ -230,6 +243,22 @@ class LocalStack:
             )
             self.created_routes.append(name)
             listens[name] = created["listen"]
+        return {**listens, **self._create_secondary_routes(mock_ports)}
+
+    def _create_secondary_routes(self, mock_ports: dict[str, int]) -> dict[str, str]:
+        listens = {}
+        for name, (_, external) in self.estate.secondary_routes().items():
+            if external not in mock_ports:
+                continue
+            if external not in self.secondary_ports:
+                self.secondary_ports[external] = self._port()
+            created = self.proxy.create_proxy(
+                name=name,
+                listen=f"{LOOPBACK}:{self._port()}",
+                upstream=f"{LOOPBACK}:{self.secondary_ports[external]}",
+            )
+            self.created_routes.append(name)
+            listens[name] = created["listen"]
         return listens
 
     def _mock_config(self, name: str, port: int, routes: dict[str, str]) -> dict:
@@ -242,6 +271,9 @@ class LocalStack:
                 "timeout_s": route.timeout_s,
                 "resilience": route.resilience,
             }
+            secondary = routes.get(f"{name}_to_{secondary_name(upstream)}")
+            if secondary:
+                dependencies[upstream]["secondary_url"] = f"http://{secondary}"
         return {
             "service": name,
             "host": LOOPBACK,
@@ -262,12 +294,19 @@ class LocalStack:
         config_dir = self.run_dir / "mock-config"
         config_dir.mkdir(parents=True, exist_ok=True)
         self.mock_ports.update(mock_ports)
+        self._route_listens.update(routes)
         started = []
         for name, port in mock_ports.items():
             path = config_dir / f"{name}.json"
             path.write_text(json.dumps(self._mock_config(name, port, routes), indent=2))
             argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
             started.append((self._spawn(name, argv), port))
+        for external, port in self.secondary_ports.items():
+            # Same service and data directory as the primary: one set of records.
+            path = config_dir / f"{secondary_name(external)}.json"
+            path.write_text(json.dumps(self._mock_config(external, port, routes)))
+            argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
+            started.append((self._spawn(secondary_name(external), argv), port))
         for process, port in started:
             process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=30)
 
@@ -287,12 +326,66 @@ class LocalStack:
         exit_code = old.stop()
         log.info("restarting mock %s (pid %s exited with %s)", name, old.pid, exit_code)
         self.processes.remove(old)
-        process = self._spawn(name, old.argv)
+        process = self._spawner.submit(self._spawn, name, old.argv).result()
         port = self.mock_ports[name]
         process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=timeout_s)
         if self.endpoints is not None:
             self.endpoints.pids[name] = process.pid
         return process
+
+    def scale_out(self, name: str, timeout_s: float = 30) -> ManagedProcess:
+        """Start a second instance of a service and balance its routes over both.
+
+        The instance shares the first one's data directory, so both serve the
+        same SQLite records. Balancing is an extension of the embedded fault
+        proxy; Toxiproxy cannot spread one route over two upstreams.
+        """
+        self._check_can_scale(name)
+        port = free_ports(1)[0]
+        config = self._mock_config(name, port, self._route_listens)
+        path = self.run_dir / "mock-config" / f"{name}-2.json"
+        path.write_text(json.dumps(config, indent=2))
+        argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
+        process = self._spawner.submit(self._spawn, f"{name}-2", argv).result()
+        self.extra_instances[name] = process
+        process.wait_http_ok(f"http://{LOOPBACK}:{port}/healthz", timeout_s=timeout_s)
+        for route in self._routes_to(name):
+            self.proxy.update_proxy(route, extra_upstreams=[f"{LOOPBACK}:{port}"])
+        log.info("scaled out %s: second instance on port %s", name, port)
+        return process
+
+    def scale_in(self, name: str) -> None:
+        """Send every route back to the first instance and stop the second."""
+        process = self.extra_instances.pop(name, None)
+        if process is None:
+            raise StackError(f"{name} has no second instance to stop")
+        for route in self._routes_to(name):
+            self.proxy.update_proxy(route, extra_upstreams=[])
+        process.stop()
+        self.processes.remove(process)
+
+    def _check_can_scale(self, name: str) -> None:
+        if name not in self.estate.services or self.state is StackState.STOPPED:
+            raise StackError(
+                f"cannot scale out {name!r} (stack {self.state.value}); services: "
+                f"{', '.join(self.estate.services)}"
+            )
+        if name in self.extra_instances:
+            raise StackError(f"{name} already runs a second instance")
+        if self.proxy is None or self.proxy_choice.kind != "embedded":
+            kind = self.proxy_choice.kind if self.proxy else "no proxy"
+            raise StackError(
+                f"cannot scale out {name}: balancing a route over two instances "
+                f"needs the embedded fault proxy, and this estate uses {kind}; "
+                "unset TOXIPROXY_URL and remove toxiproxy-server from PATH to use it"
+            )
+
+    def _routes_to(self, name: str) -> list[str]:
+        return [
+            route.name
+            for route in self.estate.routes.values()
+            if route.upstream == name and route.name in self._route_listens
+        ]
 
     def _start_synthetic(
         self, mock_ports: dict[str, int], routes: dict[str, str]
@@ -389,6 +482,10 @@ class LocalStack:
             run_dir=str(self.run_dir),
             pids={p.name: p.pid for p in self.processes if p.pid},
             pager=self.pager_url,
+            secondaries={
+                name: f"http://{LOOPBACK}:{port}"
+                for name, port in self.secondary_ports.items()
+            },
         )
 
     def stop(self) -> None:
@@ -407,6 +504,7 @@ class LocalStack:
                     process.pid,
                     exc_info=True,
                 )
+        self._spawner.shutdown(wait=False)
         self.state = StackState.STOPPED
 
     def _delete_routes(self) -> None:

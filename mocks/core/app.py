@@ -17,6 +17,7 @@ from mocks.core.faults import FaultGate, FaultRegistry
 from mocks.core.integrity import IntegrityAPI
 from mocks.core.metrics import EXPOSITION_CONTENT_TYPE
 from mocks.core.middleware import RequestObserver
+from mocks.core.shed import LoadShedder
 from mocks.core.validation import answer_invalid_request
 from mocks.errors import RequestRefused
 
@@ -35,8 +36,13 @@ def create_app(config: ServiceConfig, spec: ServiceSpec) -> FastAPI:
     app.include_router(admin.router())
     app.include_router(FaultAdminAPI(faults).router(admin.authorize))
     app.include_router(IntegrityAPI(context).router())
+    shedder = LoadShedder()
+    app.include_router(shedder.router(admin.authorize))
     service_routes = spec.routes(context)
-    app.include_router(service_routes, dependencies=[Depends(faults.intercept)])
+    app.include_router(
+        service_routes,
+        dependencies=[Depends(shedder.admit), Depends(faults.intercept)],
+    )
     _declare_metrics(context, service_routes)
     app.add_exception_handler(RequestRefused, _answer_refusal)
     app.add_exception_handler(RequestValidationError, answer_invalid_request)

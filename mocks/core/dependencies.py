@@ -28,6 +28,7 @@ from mocks.core.metrics import Outcome, ServiceMetrics
 from mocks.core.resilience import (
     FIELDS,
     Attempt,
+    BreakerState,
     BulkheadFull,
     CircuitOpen,
     DependencyGuard,
@@ -49,7 +50,13 @@ log = logging.getLogger(__name__)
 _MAX_CONNECTIONS = 200
 _MAX_IDLE_CONNECTIONS = 50
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_ADMIN_FIELDS = ("fallback", *FIELDS)
+_ADMIN_FIELDS = ("fallback", "breaker_state", "target", *FIELDS)
+# What the admin API's "breaker_state" field takes: hold it, or give it back.
+_BREAKER_SETTINGS = {
+    "open": BreakerState.OPEN,
+    "closed": BreakerState.CLOSED,
+    "auto": None,
+}
 
 
 class FallbackMode(StrEnum):
@@ -107,6 +114,14 @@ class _DependencyState:
     cacheable: bool
     guard: DependencyGuard
     fallback: FallbackMode = FallbackMode.NONE
+    # Which instance calls go to: "primary", or "secondary" after a failover.
+    target: str = "primary"
+
+    @property
+    def url(self) -> str:
+        if self.target == "secondary":
+            return self.config.secondary_url
+        return self.config.url
 
     @property
     def policy(self) -> ResiliencePolicy:
@@ -129,7 +144,9 @@ class _DependencyState:
     def describe(self) -> dict:
         policy = self.policy.as_json()
         return {
-            "url": self.config.url,
+            "url": self.url,
+            "target": self.target,
+            "secondary_url": self.config.secondary_url,
             "timeout_s": policy.pop("timeout_s"),
             "fallback": self.fallback.value,
             **policy,
@@ -256,16 +273,42 @@ class DependencyClient:
         fallback = state.fallback
         if "fallback" in changes:
             fallback = self._checked_fallback(state, changes["fallback"])
-        policy_changes = {k: v for k, v in changes.items() if k != "fallback"}
+        breaker = self._checked_breaker(changes)
+        target = self._checked_target(state, changes.get("target", state.target))
+        policy_changes = {
+            k: v
+            for k, v in changes.items()
+            if k not in ("fallback", "breaker_state", "target")
+        }
         try:
             policy = parse_policy(policy_changes, state.policy)
             state.check_policy(policy, "fallback_on_failure")
         except PolicyError as exc:
             raise Rejected(exc.field, exc.value, exc.accepted) from exc
         state.guard.configure(policy)
+        if "breaker_state" in changes:
+            state.guard.breaker.force(breaker)
+        if target != state.target:
+            log.info("%s now calls its %s at %s", name, target, state.url)
+            state.target = target
         self._apply_fallback(state, fallback)
         log.info("policy of %s set to %s", name, policy)
         return state.describe()
+
+    def _checked_target(self, state: _DependencyState, value: object) -> str:
+        targets = ("primary", "secondary") if state.config.secondary_url else ()
+        if value == "primary" or value in targets:
+            return value
+        accepted = ", ".join(targets) or "primary (no secondary is configured)"
+        raise Rejected("target", value, f"{state.config.name} accepts: {accepted}")
+
+    def _checked_breaker(self, changes: dict) -> BreakerState | None:
+        value = changes.get("breaker_state", "auto")
+        if not isinstance(value, str) or value not in _BREAKER_SETTINGS:
+            raise Rejected(
+                "breaker_state", value, f"one of: {', '.join(_BREAKER_SETTINGS)}"
+            )
+        return _BREAKER_SETTINGS[value]
 
     def _checked_fallback(self, state: _DependencyState, value: object) -> FallbackMode:
         allowed = state.allowed_fallbacks()
@@ -407,7 +450,7 @@ class DependencyClient:
             async with asyncio.timeout(timeout_s):
                 return await self._http.request(
                     method,
-                    config.url + path,
+                    state.url + path,
                     json=payload,
                     headers=headers,
                     timeout=timeout_s,

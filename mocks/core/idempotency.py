@@ -60,6 +60,12 @@ class IdempotentCreates:
                 )
                 raise
             with self.store.transaction():
+                # Another process sharing this database (a second instance, a
+                # secondary gateway) may have answered the key meanwhile; the
+                # write lock this transaction holds makes the check final.
+                stored = self.store.idempotent_answer(self.scope, key)
+                if stored is not None:
+                    return _replay(stored, fingerprint, key)
                 self.store.put(created.kind, created.record_id, created.body)
                 for kind, record_id, body in created.updates:
                     self.store.put(kind, record_id, body)

@@ -156,6 +156,28 @@ def test_update_moves_the_proxy_to_a_new_upstream(
     assert response.json() == {**echo_proxy, "upstream": http_upstream}
 
 
+def test_extra_upstreams_are_shown_only_while_set(
+    http: httpx.Client, echo_proxy: dict, http_upstream: str
+) -> None:
+    balanced = http.post("/proxies/echo", json={"extra_upstreams": [http_upstream]})
+    single = http.post("/proxies/echo", json={"extra_upstreams": []})
+
+    assert balanced.status_code == 200
+    assert balanced.json() == {**echo_proxy, "extra_upstreams": [http_upstream]}
+    assert single.json() == echo_proxy
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:1", ["no-port"], [7]])
+def test_bad_extra_upstreams_are_400_and_change_nothing(
+    http: httpx.Client, echo_proxy: dict, value: object
+) -> None:
+    response = http.post("/proxies/echo", json={"extra_upstreams": value})
+
+    assert response.status_code == 400
+    assert "extra_upstreams" in response.json()["error"]
+    assert http.get("/proxies/echo").json() == echo_proxy
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -9,6 +9,10 @@ Time comes from an injected clock, so tests step it instead of sleeping.
 A result that arrives after the breaker moved on (a call admitted before it
 opened) is ignored, so it can neither close nor reopen anything.
 
+An operator (a runbook) may force the breaker open or closed through the
+admin API; a forced breaker neither counts failures nor moves until it is
+set back to "auto", which resumes from closed.
+
 Known shortcoming: the breaker opens only on consecutive failures; it has no
 failure-rate threshold, so a dependency failing every other call never opens it.
 """
@@ -66,9 +70,16 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials_admitted = 0
         self._trials_succeeded = 0
+        self._forced: BreakerState | None = None
+
+    @property
+    def forced(self) -> bool:
+        return self._forced is not None
 
     @property
     def state(self) -> BreakerState:
+        if self._forced is not None:
+            return self._forced
         if self._state is BreakerState.OPEN and self._open_elapsed():
             self._move(BreakerState.HALF_OPEN)
         return self._state
@@ -79,9 +90,19 @@ class CircuitBreaker:
         if not policy.enabled and self._state is not BreakerState.CLOSED:
             self._move(BreakerState.CLOSED)
 
+    def force(self, state: BreakerState | None) -> None:
+        """Hold the breaker open or closed; None hands it back to its policy."""
+        if state is BreakerState.HALF_OPEN:
+            raise ValueError("a breaker can be forced open or closed, not half_open")
+        log.info("circuit breaker forced %s", state.value if state else "auto")
+        self._forced = state
+        self._move(state or BreakerState.CLOSED)
+
     def admit(self) -> Permit:
         """A permit for one call, or CircuitOpen."""
-        if not self.policy.enabled:
+        if self._forced is BreakerState.OPEN:
+            raise CircuitOpen(BreakerState.OPEN, self.policy.open_s)
+        if not self.policy.enabled or self._forced is not None:
             return Permit(self._period, trial=False)
         state = self.state
         if state is BreakerState.OPEN:
@@ -96,7 +117,7 @@ class CircuitBreaker:
 
     def record(self, permit: Permit, failed: bool) -> None:
         """The result of a permitted call: failed means timeout, refusal or 5xx."""
-        if not self.policy.enabled or permit.period != self._period:
+        if self._forced or not self.policy.enabled or permit.period != self._period:
             return
         if self._state is BreakerState.HALF_OPEN:
             self._record_trial(failed)
@@ -110,6 +131,7 @@ class CircuitBreaker:
     def describe(self) -> dict:
         return {
             "state": self.state.value,
+            "forced": self.forced,
             "consecutive_failures": self._failures,
             "trials_admitted": self._trials_admitted,
         }
