@@ -15,7 +15,7 @@ import yaml
 
 from harness.experiment.runner import RunOptions, run_experiment
 from harness.experiment.verdict import Status
-from tests.test_live_experiment import assert_cleaned_up
+from tests.test_live_experiment import alive, assert_cleaned_up
 
 REPO = Path(__file__).resolve().parents[1]
 # Long enough that a halt, an abort or a timeout, not the schedule, ends it.
@@ -128,3 +128,46 @@ def test_harness_abort_stops_a_running_experiment_and_rolls_back(tmp_path):
     assert interrupted["fields"] == {"signal": "SIGTERM", "by": "harness abort"}
     assert_cleaned_up(report_dir)
     assert list((tmp_path / "runtime").rglob("*.json")) == []
+
+
+INNER_TEST = """
+import pytest
+from pathlib import Path
+from harness.experiment.runner import RunOptions, run_experiment
+
+@pytest.mark.timeout({timeout_s}, method="signal")
+def test_outage():
+    run_experiment(Path({experiment!r}), RunOptions(reports_dir=Path({reports!r})))
+"""
+
+
+def test_a_run_killed_by_pytest_timeout_still_rolls_back(tmp_path):
+    reports = tmp_path / "reports"
+    inner = tmp_path / "test_inner.py"
+    inner.write_text(
+        INNER_TEST.format(
+            timeout_s=90,
+            experiment=str(outage_experiment(tmp_path)),
+            reports=str(reports),
+        )
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(inner)],
+        env=harness_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "Timeout" in result.stdout
+    (report_dir,) = reports.iterdir()
+    stream = (report_dir / "journal.jsonl").read_text()
+    assert '"kind": "fault_injected"' in stream, "the timeout came before the fault"
+    assert '"kind": "fault_rolled_back"' in stream
+    ledger = json.loads((report_dir / "ledger.json").read_text())
+    assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
+    pids = json.loads((report_dir / "endpoints.json").read_text())["pids"]
+    assert [name for name, pid in pids.items() if alive(pid)] == []
