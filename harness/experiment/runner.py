@@ -1,10 +1,11 @@
 """Running one experiment: estate up, load on, steady state, faults, verdict.
 
 Lifecycle recorded in the journal: steady state checked -> fault injected ->
-detected (alert notified) -> mitigated (runbook finished) -> resolved (SLO
-back, alert resolved) -> rolled back. Whatever ends the run (a failure, an
-exception, Ctrl-C or SIGTERM), every fault is rolled back and every process
-it started is stopped before it returns.
+detected (alert notified) -> triaged (cause alert notified) -> mitigated
+(runbook finished) -> resolved (SLO back, alert resolved) -> rolled back.
+Whatever ends the run (a failure, an exception, a halt condition, Ctrl-C,
+SIGTERM, `harness abort` or its upper bound), every fault is rolled back and
+every process it started is stopped before it returns.
 """
 
 import logging

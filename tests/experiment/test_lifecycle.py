@@ -44,6 +44,8 @@ def full_run() -> list[Event]:
     return [
         notified(5, "ServiceDown", service="x", signal="cause"),  # before the fault
         event("fault_injected", 10, fault="f"),
+        # A symptom names no cause: triage waits for one that does.
+        notified(12, "SyntheticJourneyFailing", service="claims-api", signal="symptom"),
         notified(
             14,
             "DependencyLatency",

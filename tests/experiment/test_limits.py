@@ -1,14 +1,19 @@
 """Control-plane time limits: a server that accepts and never answers."""
 
+import json
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from harness.errors import APICallError, StackError
+from harness.experiment import runner
 from harness.experiment.limits import RunBound, Watchdog
+from harness.experiment.runner import RunOptions, run_experiment
+from harness.experiment.verdict import Status
 from harness.observe.prometheus import PrometheusAPI
 from harness.proxy.client import ToxiproxyClient
 from harness.stack.mock_admin import MockAdminClient
@@ -110,3 +115,47 @@ def test_a_cancelled_watchdog_never_signals():
     time.sleep(0.5)
 
     assert not watchdog.overran
+
+
+EXPERIMENT = (
+    Path(__file__).resolve().parents[2] / "experiments/claims-customer-latency.yaml"
+)
+
+
+def test_a_stuck_proxy_is_an_error_verdict_naming_the_call(
+    silent_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TOXIPROXY_URL", silent_server)
+    started = time.monotonic()
+
+    result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
+
+    assert result.verdict.status is Status.ERROR
+    assert result.verdict.reason.startswith(
+        f"TOXIPROXY_URL is {silent_server!r}, but no Toxiproxy API answers there "
+        "(ReadTimeout"
+    ), result.verdict.reason
+    assert time.monotonic() - started < 60
+
+
+def test_a_run_past_its_upper_bound_is_an_error_verdict(
+    silent_server, tmp_path, monkeypatch
+):
+    # The proxy never answers and the bound is shorter than the call's timeout.
+    monkeypatch.setenv("TOXIPROXY_URL", silent_server)
+    tiny = RunBound(0, 0, 0, estate_start_s=0, margin_s=1)
+    monkeypatch.setattr(runner, "RunBound", lambda *phases: tiny)
+
+    result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
+
+    assert result.verdict.status is Status.ERROR
+    assert result.verdict.reason == (
+        "the run overran its upper bound of 1 s (estate start 0 + steady state 0 "
+        "+ faults 0 + resolve 0 + margin 1)"
+    )
+    (interrupted,) = [
+        json.loads(line)
+        for line in (result.report_dir / "journal.jsonl").read_text().splitlines()
+        if '"interrupted"' in line
+    ]
+    assert interrupted["fields"] == {"signal": "SIGTERM", "by": "run bound"}

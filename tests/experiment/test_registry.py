@@ -140,3 +140,37 @@ def test_the_start_time_of_a_zombie_or_missing_process_is_none(children):
     assert process_start_time(child.pid) is None
     child.wait()
     assert process_start_time(child.pid) is None
+
+
+def harness_abort(runtime: Path, *args: str) -> subprocess.CompletedProcess:
+    # Its own runtime folder: the command must not reach any other run.
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "abort", *args],
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_abort_with_nothing_running_exits_0(tmp_path):
+    result = harness_abort(tmp_path)
+
+    assert (result.returncode, result.stdout) == (0, "no experiment is running\n")
+
+
+def test_abort_exits_1_when_a_run_had_to_be_killed(tmp_path, children):
+    child = children(IGNORES)
+    register(tmp_path / "resilience-harness/runs", "run-d", child.pid, tmp_path)
+
+    result = harness_abort(tmp_path, "--grace-s", "0.5")
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == f"run-d (pid {child.pid}): killed\n"
+
+
+def test_abort_refuses_a_negative_grace_time(tmp_path):
+    result = harness_abort(tmp_path, "--grace-s", "-1")
+
+    assert result.returncode == 2
+    assert "--grace-s is -1; expected a number of seconds >= 0" in result.stderr
