@@ -171,3 +171,27 @@ def test_a_run_killed_by_pytest_timeout_still_rolls_back(tmp_path):
     assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
     pids = json.loads((report_dir / "endpoints.json").read_text())["pids"]
     assert [name for name, pid in pids.items() if alive(pid)] == []
+
+
+def test_the_timeline_marks_detection_triage_mitigation_and_resolution(tmp_path):
+    experiment = REPO / "experiments" / "claims-customer-latency.yaml"
+
+    result = run_experiment(experiment, RunOptions(reports_dir=tmp_path))
+
+    assert result.verdict.status is Status.PASSED, result.verdict.explain()
+    stages = {
+        kind: events(result.report_dir, kind)
+        for kind in ("detected", "triaged", "mitigated", "resolved")
+    }
+    assert all(len(found) == 1 for found in stages.values()), stages
+    (detected,), (triaged,), (mitigated,), (resolved,) = stages.values()
+    (injected,) = events(result.report_dir, "fault_injected")
+    assert injected["t_s"] <= detected["t_s"] <= mitigated["t_s"] <= resolved["t_s"]
+    assert detected["fields"] == {"alertname": "ClaimsApiAvailabilityBurnRate"}
+    # The cause alert blames claims-api's calls to customer-api.
+    assert triaged["fields"]["service"] == "claims-api"
+    assert triaged["fields"]["dependency"] == "customer-api"
+    assert mitigated["fields"] == {"runbook": "claims-customer-fallback"}
+    summary = (result.report_dir / "summary.md").read_text()
+    for kind in stages:
+        assert f"| {kind} |" in summary

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.errors import StackError
+
 log = logging.getLogger(__name__)
 
 PRODUCT = "resilience-harness"
@@ -47,6 +49,18 @@ def process_start_time(pid: int) -> str | None:
     if after_name[0] == "Z":
         return None  # a zombie has stopped; only its parent's wait is missing
     return after_name[19]
+
+
+def require_own_folder(folder: Path) -> None:
+    """Refuse a runs folder someone else could write: its entries name PIDs to kill."""
+    for path in (folder.parent, folder):
+        info = path.lstat()
+        if path.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise StackError(
+                f"runs folder {str(path)!r} is a symlink, owned by uid "
+                f"{info.st_uid} or writable by others (mode {info.st_mode & 0o777:o}); "
+                f"expected a folder of uid {os.getuid()} only it can write; remove it"
+            )
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,10 @@ class RunRegistration:
         )
 
     def register(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkdir(parents=True) would give the parent the default mode.
+        self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.folder.mkdir(exist_ok=True, mode=0o700)
+        require_own_folder(self.folder)
         partial = self.entry_path.with_suffix(".tmp")
         partial.write_text(json.dumps(asdict(self.entry)))
         partial.replace(self.entry_path)
@@ -99,6 +116,9 @@ class RunRegistration:
 def registered(folder: Path | None = None) -> list[RunEntry]:
     """Every entry in the runs folder; unreadable ones are logged and skipped."""
     folder = folder or runs_folder()
+    if not folder.exists():
+        return []
+    require_own_folder(folder)
     entries = []
     for path in sorted(folder.glob("*.json")):
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import StackError
 from harness.experiment.registry import (
     RunEntry,
     RunRegistration,
@@ -84,6 +85,17 @@ def test_a_run_registers_itself_and_removes_its_entry(tmp_path):
     assert registration.abort_reason() is None
     registration.remove()
     assert registered(tmp_path) == []
+
+
+def test_a_runs_folder_others_can_write_is_refused(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+
+    with pytest.raises(StackError, match=r"writable by others \(mode 777\)"):
+        RunRegistration("run-1", tmp_path / "run-1", folder).register()
+    with pytest.raises(StackError, match="remove it"):
+        registered(folder)
 
 
 def test_nothing_registered_means_nothing_to_abort(tmp_path):
