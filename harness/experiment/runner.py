@@ -196,13 +196,16 @@ class ExperimentRun:
         finally:
             watchdog.cancel()
             with _signals_ignored() as received:
-                verdict = self._clean_up(verdict)
-                self.registration.remove()
-            if received and not self.interrupted:
-                verdict = self._interrupted(
-                    f"{received[0]} during clean-up (the verdict before it was: "
-                    f"{verdict.status.value})"
-                )
+                try:
+                    verdict = self._clean_up(verdict)
+                    if received and not self.interrupted:
+                        verdict = self._interrupted(
+                            f"{received[0]} during clean-up (the verdict before it "
+                            f"was: {verdict.status.value})"
+                        )
+                finally:
+                    # Only now: an abort's reason file is read above.
+                    self.registration.remove()
         return self._finish(self._with_partial_measurements(verdict))
 
     def _deliberate_breakage(self) -> dict:
@@ -553,7 +556,12 @@ class ExperimentRun:
         self.journal.record("load_stopped")
 
     def _finish(self, verdict: Verdict) -> RunResult:
-        record_lifecycle(self.journal, self.experiment)
+        try:
+            record_lifecycle(self.journal, self.experiment)
+        except Exception:
+            # The stages are read from the journal; a bug there must not
+            # cost the run its report.
+            log.warning("lifecycle stages not recorded", exc_info=True)
         self.journal.record("run_finished", verdict=verdict.status.value)
         result = RunResult(
             self.experiment.name,
