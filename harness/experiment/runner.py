@@ -1,10 +1,11 @@
 """Running one experiment: estate up, load on, steady state, faults, verdict.
 
 Lifecycle recorded in the journal: steady state checked -> fault injected ->
-detected (alert notified) -> mitigated (runbook finished) -> resolved (SLO
-back, alert resolved) -> rolled back. Whatever ends the run (a failure, an
-exception, Ctrl-C or SIGTERM), every fault is rolled back and every process
-it started is stopped before it returns.
+detected (alert notified) -> triaged (cause alert notified) -> mitigated
+(runbook finished) -> resolved (SLO back, alert resolved) -> rolled back.
+Whatever ends the run (a failure, an exception, a halt condition, Ctrl-C,
+SIGTERM, `harness abort` or its upper bound), every fault is rolled back and
+every process it started is stopped before it returns.
 """
 
 import logging
@@ -26,6 +27,10 @@ from harness.experiment.deadlines import (
     matching_rules,
 )
 from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.halt import Halted, HaltWatcher
+from harness.experiment.lifecycle import record_lifecycle
+from harness.experiment.limits import RunBound, Watchdog
+from harness.experiment.registry import RunRegistration
 from harness.experiment.schema import Experiment
 from harness.experiment.verdict import (
     Observed,
@@ -137,6 +142,12 @@ class ExperimentRun:
         self.deadlines = self._deadlines()
         self.interrupted = False
         self._parts: dict = {}
+        self.registration = RunRegistration(self.run_id, self.run_dir)
+        self.bound = RunBound(
+            experiment.steady_state_s,
+            experiment.fault_window_s,
+            self._longest_resolve_s(),
+        )
 
     def _deadlines(self) -> dict:
         per_alert = alert_deadlines(self.estate, self.experiment)
@@ -159,13 +170,19 @@ class ExperimentRun:
             hypothesis=self.experiment.hypothesis,
             **self._deliberate_breakage(),
         )
+        watchdog = Watchdog(self.bound)
         try:
             with _signals_raise_interrupted():
+                self.registration.register()
+                watchdog.start()
                 verdict = self._run()
         except Interrupted as exc:
-            verdict = self._interrupted(str(exc))
+            verdict = self._interrupted(str(exc), watchdog)
         except KeyboardInterrupt:
             verdict = self._interrupted("SIGINT")
+        except Halted as exc:
+            log.warning("run halted: %s", exc)
+            verdict = Verdict(Status.ABORTED, reason=str(exc))
         except HarnessError as exc:
             log.error("run failed: %s", exc)
             log.debug("run failure", exc_info=True)
@@ -176,13 +193,18 @@ class ExperimentRun:
             log.exception("internal error of the harness")
             verdict = Verdict(Status.ERROR, reason=f"internal error: {exc!r}")
         finally:
+            watchdog.cancel()
             with _signals_ignored() as received:
-                verdict = self._clean_up(verdict)
-            if received and not self.interrupted:
-                verdict = self._interrupted(
-                    f"{received[0]} during clean-up (the verdict before it was: "
-                    f"{verdict.status.value})"
-                )
+                try:
+                    verdict = self._clean_up(verdict)
+                    if received and not self.interrupted:
+                        verdict = self._interrupted(
+                            f"{received[0]} during clean-up (the verdict before it "
+                            f"was: {verdict.status.value})"
+                        )
+                finally:
+                    # Only now: an abort's reason file is read above.
+                    self.registration.remove()
         return self._finish(self._with_partial_measurements(verdict))
 
     def _deliberate_breakage(self) -> dict:
@@ -194,8 +216,20 @@ class ExperimentRun:
             breakage["runbooks_disabled"] = list(self.options.disabled_runbooks)
         return breakage
 
-    def _interrupted(self, signal_name: str) -> Verdict:
+    def _interrupted(
+        self, signal_name: str, watchdog: Watchdog | None = None
+    ) -> Verdict:
         self.interrupted = True
+        aborted_by = self.registration.abort_reason()
+        if aborted_by is not None:
+            self.journal.record("interrupted", signal=signal_name, by=aborted_by)
+            return Verdict(Status.ABORTED, reason=f"aborted by {aborted_by}")
+        if watchdog is not None and watchdog.overran:
+            self.journal.record("interrupted", signal=signal_name, by="run bound")
+            return Verdict(
+                Status.ERROR,
+                reason=f"the run overran its upper bound of {self.bound.describe()}",
+            )
         self.journal.record("interrupted", signal=signal_name)
         return Verdict(Status.ERROR, reason=f"interrupted by {signal_name}")
 
@@ -220,9 +254,28 @@ class ExperimentRun:
                 reason=f"steady state not met for {', '.join(failing)} (SLO burning "
                 "or no traffic at the end of the steady state); no fault was injected",
             )
+        self._start_halt_watch()
         self._run_faults()
         self._await_resolution()
         return self._judge()
+
+    def _start_halt_watch(self) -> None:
+        if not self.experiment.halt:
+            return
+        watcher = HaltWatcher(
+            self.experiment.halt,
+            self._parts["prometheus_api"],
+            self.journal,
+            self.estate,
+            clock=time.monotonic,
+        )
+        self._parts["halt_watcher"] = watcher
+        watcher.start()
+
+    def _check_halt(self) -> None:
+        watcher = self._parts.get("halt_watcher")
+        if watcher is not None:
+            watcher.check()
 
     def _start_estate(self):
         sink = WebhookSink(on_alert=self._on_alert)
@@ -358,6 +411,7 @@ class ExperimentRun:
         live: dict[str, float] = {}
         next_check = 0.0
         while pending or live:
+            self._check_halt()
             elapsed = time.monotonic() - start
             if live and elapsed >= next_check:
                 self._require_live(injector)
@@ -387,6 +441,7 @@ class ExperimentRun:
         expected = [a for a in self.experiment.alerts if a.resolves]
         rolled_back_s = self.journal.now_s()
         while time.monotonic() < deadline:
+            self._check_halt()
             if all(self._resolved_since_firing(alert) for alert in expected):
                 return
             time.sleep(0.25)
@@ -448,6 +503,7 @@ class ExperimentRun:
                 measurements=verdict.measurements,
             )
         steps = [
+            ("halt_watcher", lambda w: w.stop()),
             ("controller", lambda c: c.shutdown()),
             ("executor", lambda e: (e.undo_all(), e.close())),
             ("load", self._stop_load),
@@ -502,6 +558,12 @@ class ExperimentRun:
         self.journal.record("load_stopped")
 
     def _finish(self, verdict: Verdict) -> RunResult:
+        try:
+            record_lifecycle(self.journal, self.experiment)
+        except Exception:
+            # The stages are read from the journal; a bug there must not
+            # cost the run its report.
+            log.warning("lifecycle stages not recorded", exc_info=True)
         self.journal.record("run_finished", verdict=verdict.status.value)
         result = RunResult(
             self.experiment.name,

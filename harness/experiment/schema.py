@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.config import Estate
 from harness.errors import ConfigError
+from harness.experiment.halt import HaltCondition, parse_halt
 from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
 from harness.yamlfile import load_located
@@ -96,6 +97,8 @@ class Experiment:
     no_alerts: bool = False
     # No alert may be notified during the steady state (alert fatigue).
     quiet_steady_state: bool = True
+    # Conditions that stop the run and roll back (see harness/experiment/halt.py).
+    halt: tuple[HaltCondition, ...] = ()
 
     @property
     def fault_window_s(self) -> float:
@@ -103,7 +106,16 @@ class Experiment:
 
 
 EXPECTATIONS = ("alerts", "runbooks", "slo_recovered", "pages", "no_alerts")
-TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults", "expect")
+TOP_FIELDS = (
+    "name",
+    "hypothesis",
+    "tags",
+    "load",
+    "steady_state",
+    "faults",
+    "halt",
+    "expect",
+)
 
 
 def experiment_files(paths: list[Path]) -> list[Path]:
@@ -168,6 +180,7 @@ def load_experiment(
         ),
         no_alerts=expect.get("no_alerts", bool, False),
         quiet_steady_state=expect.get("quiet_steady_state", bool, True),
+        halt=parse_halt(doc, estate),
     )
     _refuse_contradictions(expect, experiment)
     return experiment

@@ -183,7 +183,12 @@ class PrometheusAPI:
     ):
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
-            base_url=self.base_url, timeout=timeout_s, transport=transport
+            base_url=self.base_url,
+            timeout=timeout_s,
+            transport=transport,
+            # Prometheus of a run is on 127.0.0.1: proxy variables of the
+            # environment must not reroute queries meant for it.
+            trust_env=False,
         )
 
     def close(self) -> None:
