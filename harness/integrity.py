@@ -42,6 +42,15 @@ GATEWAY_MOVEMENTS = {
 }
 
 
+# Every invariant by the name experiments use in `expect.integrity`.
+INVARIANTS = {
+    "keys_charged_once": "no idempotency key moved money twice",
+    "accepted_claims_stored": "every claim answered 201 is stored",
+    "ledger_reconciles": "transaction log and gateway match, amounts included",
+    "committed_records_present": "no record another service relies on is lost",
+}
+
+
 class IntegrityError(HarnessError):
     """A mock's admin read route could not be reached or answered an error."""
 

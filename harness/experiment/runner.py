@@ -32,9 +32,14 @@ from harness.experiment.verdict import (
     Status,
     Verdict,
     judge,
+    judge_integrity,
     notification_matches,
 )
-from harness.experiment.watch import AlertStateWatcher, SLOWatcher
+from harness.experiment.watch import (
+    AlertStateWatcher,
+    MeasuredSeriesWatcher,
+    SLOWatcher,
+)
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
@@ -147,9 +152,17 @@ class ExperimentRun:
         }
 
     def _longest_resolve_s(self) -> float:
-        """The longest any expected alert may take to resolve after rollback."""
+        """How long after rollback the run goes on: the longest any expected
+        alert may take to resolve, or an SLO to be back and held."""
         totals = [d.total_s for d in self.deadlines["resolve"].values()]
+        totals.append(self.experiment.measured.settle_s)
+        if self.experiment.measured:
+            totals.append(2 * self._metrics_lag_s())
         return max(totals, default=self.estate.observability.rate_window_s)
+
+    def _metrics_lag_s(self) -> float:
+        """How late a counter's change shows: one scrape, one watcher poll."""
+        return 2 * self.estate.observability.scrape_interval_s
 
     def execute(self) -> RunResult:
         verdict = Verdict(Status.ERROR, reason="the run did not finish")
@@ -302,9 +315,16 @@ class ExperimentRun:
         services |= set(self._alert_services().values())
         if self.experiment.slo_recovered:
             services.add(self.experiment.slo_recovered.service)
+        services |= set(self.experiment.measured.slo_services)
         watchers = [
             AlertStateWatcher(api, self.journal),
             SLOWatcher(api, self.journal, self.estate, sorted(services)),
+            MeasuredSeriesWatcher(
+                api,
+                self.journal,
+                self.experiment.measured,
+                self.estate.observability.scrape_interval_s,
+            ),
         ]
         self._parts["watchers"] = watchers
         for watcher in watchers:
@@ -411,6 +431,8 @@ class ExperimentRun:
                 for name, points in self.journal.series.items()
                 if name.startswith("slo_ok:")
             },
+            series=dict(self.journal.series),
+            lag_s=self._metrics_lag_s(),
         )
         answers = {name: rb.answers for name, rb in self.estate.runbooks.items()}
         verdict = judge(
@@ -487,6 +509,9 @@ class ExperimentRun:
 
     def _with_integrity(self, verdict: Verdict) -> Verdict:
         """A run that lost or doubled data fails, whatever its alerts did."""
+        verdict = judge_integrity(
+            verdict, self.experiment, self._parts.get("integrity")
+        )
         broken = [r.name for r in self._parts.get("integrity", []) if not r.held]
         if not broken or verdict.status is not Status.PASSED:
             return verdict

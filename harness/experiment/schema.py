@@ -11,6 +11,8 @@ from pathlib import Path
 from harness.config import Estate
 from harness.errors import ConfigError
 from harness.experiment.load_schema import LoadSpec, parse_load
+from harness.experiment.expect_schema import KEYS as MEASURED_KEYS
+from harness.experiment.expect_schema import MeasuredExpectations, load_measured
 from harness.fields import Fields
 from harness.yamlfile import load_located
 
@@ -96,13 +98,22 @@ class Experiment:
     no_alerts: bool = False
     # No alert may be notified during the steady state (alert fatigue).
     quiet_steady_state: bool = True
+    # SLO states, amplification, breaker trials, degradation, data invariants.
+    measured: MeasuredExpectations = MeasuredExpectations()
 
     @property
     def fault_window_s(self) -> float:
         return max(f.start_after_s + f.duration_s for f in self.faults)
 
 
-EXPECTATIONS = ("alerts", "runbooks", "slo_recovered", "pages", "no_alerts")
+EXPECTATIONS = (
+    "alerts",
+    "runbooks",
+    "slo_recovered",
+    "pages",
+    "no_alerts",
+    *MEASURED_KEYS,
+)
 TOP_FIELDS = ("name", "hypothesis", "tags", "load", "steady_state", "faults", "expect")
 
 
@@ -168,6 +179,7 @@ def load_experiment(
         ),
         no_alerts=expect.get("no_alerts", bool, False),
         quiet_steady_state=expect.get("quiet_steady_state", bool, True),
+        measured=load_measured(expect, estate),
     )
     _refuse_contradictions(expect, experiment)
     return experiment
