@@ -184,6 +184,14 @@ def _check_recovered(slo: SLOState, after: Samples, window: Window, add) -> None
     )
 
 
+def held_since(samples: Samples, slo: SLOState) -> bool:
+    """Whether the latest samples held the SLO, with data, for hold_s."""
+    good_from = None
+    for t_s, ok in samples:
+        good_from = (good_from if good_from is not None else t_s) if ok else None
+    return good_from is not None and samples[-1][0] - good_from >= slo.hold_s
+
+
 def _first_hold(samples: Samples, after_s: float, hold_s: float) -> float | None:
     run_start = None
     for t_s, ok in samples:

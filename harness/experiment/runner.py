@@ -26,6 +26,7 @@ from harness.experiment.deadlines import (
     matching_rules,
 )
 from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.measured import held_since
 from harness.experiment.schema import Experiment
 from harness.experiment.verdict import (
     Observed,
@@ -407,12 +408,28 @@ class ExperimentRun:
         expected = [a for a in self.experiment.alerts if a.resolves]
         rolled_back_s = self.journal.now_s()
         while time.monotonic() < deadline:
-            if all(self._resolved_since_firing(alert) for alert in expected):
+            if all(self._resolved_since_firing(alert) for alert in expected) and (
+                self._slos_settled(rolled_back_s)
+            ):
                 return
             time.sleep(0.25)
         log.info(
             "resolve deadline passed %.1f s after rollback",
             self.journal.now_s() - rolled_back_s,
+        )
+
+    def _slos_settled(self, rolled_back_s: float) -> bool:
+        """Whether every SLO expected to recover has held, and the counters
+        measured expectations read have been scraped since the rollback."""
+        measured = self.experiment.measured
+        if not measured:
+            return True
+        if self.journal.now_s() < rolled_back_s + 2 * self._metrics_lag_s():
+            return False
+        return all(
+            held_since(self.journal.series.get(f"slo_ok:{slo.service}", []), slo)
+            for slo in measured.slos
+            if slo.state == "breached_and_recovered"
         )
 
     def _resolved_since_firing(self, alert) -> bool:

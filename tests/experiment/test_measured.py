@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harness.config import load_estate
-from harness.errors import ConfigError
+from harness.errors import ConfigError, StackError
 from harness.experiment.expect_schema import (
     Amplification,
     BreakerTrials,
@@ -14,10 +14,12 @@ from harness.experiment.expect_schema import (
     MeasuredExpectations,
     SLOState,
 )
-from harness.experiment.measured import BREAKER_STATES, breaker_points
+from harness.experiment.measured import BREAKER_STATES, breaker_points, held_since
 from harness.experiment.schema import RunbookExpectation, load_experiment
 from harness.experiment.verdict import Observed, Status, judge, judge_integrity
+from harness.experiment.watch import MeasuredSeriesWatcher
 from harness.integrity import InvariantResult
+from harness.report.journal import Journal
 from tests.experiment.test_verdict import ev, experiment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -482,3 +484,59 @@ def test_invariants_that_could_not_be_read_are_an_error():
 
     assert judged.status is Status.ERROR
     assert "keys_charged_once, ledger_reconciles" in judged.reason
+
+
+class FakePrometheus:
+    """Answers the watcher's queries from fixed values; fails on request."""
+
+    def __init__(self, failing: bool = False):
+        self.failing = failing
+        self.asked: list[str] = []
+
+    def scalar(self, expr: str) -> float:
+        self.asked.append(expr)
+        if self.failing:
+            raise StackError("prometheus is not answering")
+        return 7.0
+
+    def query(self, expr: str) -> list:
+        self.asked.append(expr)
+        if self.failing:
+            raise StackError("prometheus is not answering")
+        return [({"__name__": "dependency_circuit_state", "state": "open"}, 1.0)]
+
+
+WATCHED = MeasuredExpectations(
+    amplification=(Amplification("claims-api", "customer-api", 1.5),),
+    breakers=(BreakerTrials("claims-api", "customer-api", 1),),
+)
+
+
+def test_the_watcher_samples_every_series_the_expectations_judge(tmp_path):
+    journal = Journal(tmp_path, "run")
+    api = FakePrometheus()
+
+    MeasuredSeriesWatcher(api, journal, WATCHED, 1.0).poll()
+
+    assert journal.series[ATTEMPTS][0][1] == 7.0
+    assert journal.series[REQUESTS][0][1] == 7.0
+    assert journal.series[f"breaker:{EDGE}:state"][0][1] == OPEN
+    assert 'service="claims-api",dependency="customer-api"' in api.asked[0]
+
+
+def test_a_failed_poll_is_a_gap_never_a_value(tmp_path):
+    journal = Journal(tmp_path, "run")
+
+    MeasuredSeriesWatcher(FakePrometheus(failing=True), journal, WATCHED, 1.0).poll()
+
+    assert all(points[0][1] is None for points in journal.series.values())
+    assert len(journal.series) == 5
+
+
+def test_the_run_waits_until_a_recovering_slo_has_held():
+    slo = RECOVERS.slos[0]
+    burning_until_40 = every_second(lambda t: 0.0 if t < 40 else 1.0, end=43)
+
+    assert not held_since(burning_until_40, slo)
+    assert held_since(every_second(lambda t: 0.0 if t < 40 else 1.0, end=45), slo)
+    assert not held_since(every_second(lambda t: None if t > 30 else 1.0), slo)
