@@ -164,17 +164,21 @@ def _check_recovered(slo: SLOState, after: Samples, window: Window, add) -> None
             "effect on it",
         )
         return
-    back_s = _first_hold(after, max(start_s, breach), slo.hold_s)
+    # Back means back for good: the hold starts after the last bad sample,
+    # which may come before the reference when a runbook mitigated the fault.
+    last_bad = max(t for t, ok in after if not ok)
+    back_s = _first_hold(after, last_bad, slo.hold_s, strictly_after=True)
     if back_s is None:
         add(
             False,
             expectation,
             predicted,
-            f"breached {breach - window.injected_s:.1f} s after injection and never "
-            f"held {slo.hold_s:g} s with data after {reference}",
+            f"breached {breach - window.injected_s:.1f} s after injection, last "
+            f"{last_bad - window.injected_s:.1f} s after, and never held "
+            f"{slo.hold_s:g} s with data after that",
         )
         return
-    took_s = back_s - start_s
+    took_s = max(0.0, back_s - start_s)
     add(
         took_s <= slo.within_s,
         expectation,
@@ -192,10 +196,12 @@ def held_since(samples: Samples, slo: SLOState) -> bool:
     return good_from is not None and samples[-1][0] - good_from >= slo.hold_s
 
 
-def _first_hold(samples: Samples, after_s: float, hold_s: float) -> float | None:
+def _first_hold(
+    samples: Samples, after_s: float, hold_s: float, strictly_after: bool = False
+) -> float | None:
     run_start = None
     for t_s, ok in samples:
-        if t_s < after_s:
+        if t_s < after_s or (strictly_after and t_s == after_s):
             continue
         if not ok:
             run_start = None

@@ -540,3 +540,26 @@ def test_the_run_waits_until_a_recovering_slo_has_held():
     assert not held_since(burning_until_40, slo)
     assert held_since(every_second(lambda t: 0.0 if t < 40 else 1.0, end=45), slo)
     assert not held_since(every_second(lambda t: None if t > 30 else 1.0), slo)
+
+
+def test_an_slo_mitigated_before_the_rollback_is_back_at_once():
+    series = {"slo_ok:claims-api": every_second(lambda t: 0.0 if 14 <= t < 20 else 1.0)}
+
+    verdict = verdict_of(RECOVERS, series)
+
+    assert verdict.status is Status.PASSED, verdict.explain()
+    assert verdict.checks[-1].observed == (
+        "breached 4.0 s after injection; back 0.0 s after the last rollback"
+    )
+
+
+def test_an_slo_that_breaks_again_after_the_rollback_is_not_back():
+    series = {
+        "slo_ok:claims-api": every_second(
+            lambda t: 0.0 if 14 <= t < 20 or 50 <= t <= 53 else 1.0
+        )
+    }
+
+    assert only_finding(verdict_of(RECOVERS, series)).endswith(
+        "observed breached 4.0 s after injection; back 24.0 s after the last rollback"
+    )
