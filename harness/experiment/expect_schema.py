@@ -111,6 +111,20 @@ def load_measured(expect: Fields, estate: Estate) -> MeasuredExpectations:
     )
 
 
+def refuse_contradictions(
+    expect: Fields, measured: MeasuredExpectations, recovering: str | None
+) -> None:
+    """An SLO cannot both hold throughout and break, then recover."""
+    for index, slo in enumerate(measured.slos):
+        if slo.state == "held" and slo.service == recovering:
+            expect.fail(
+                expect.here + ("slos", index, "state"),
+                "held",
+                f"breached_and_recovered, or no slo_recovered for {slo.service}: "
+                "slo_recovered expects that SLO to break first",
+            )
+
+
 def _where(entry: Fields) -> str:
     return entry.doc.where(entry.here)
 

@@ -12,7 +12,11 @@ from harness.config import Estate
 from harness.errors import ConfigError
 from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.experiment.expect_schema import KEYS as MEASURED_KEYS
-from harness.experiment.expect_schema import MeasuredExpectations, load_measured
+from harness.experiment.expect_schema import (
+    MeasuredExpectations,
+    load_measured,
+    refuse_contradictions,
+)
 from harness.fields import Fields
 from harness.yamlfile import load_located
 
@@ -182,6 +186,8 @@ def load_experiment(
         measured=load_measured(expect, estate),
     )
     _refuse_contradictions(expect, experiment)
+    recovering = experiment.slo_recovered and experiment.slo_recovered.service
+    refuse_contradictions(expect, experiment.measured, recovering)
     return experiment
 
 

@@ -563,3 +563,18 @@ def test_an_slo_that_breaks_again_after_the_rollback_is_not_back():
     assert only_finding(verdict_of(RECOVERS, series)).endswith(
         "observed breached 4.0 s after injection; back 24.0 s after the last rollback"
     )
+
+
+def test_an_slo_held_that_slo_recovered_expects_to_break_is_refused(tmp_path, estate):
+    expect = {
+        "slo_recovered": {"service": "claims-api", "within_s": 20},
+        "slos": [{"service": "claims-api", "state": "held"}],
+    }
+
+    with pytest.raises(ConfigError) as raised:
+        load_experiment(write(tmp_path, expect), estate, ALERTS)
+
+    assert (
+        "field 'expect.slos[0].state' is 'held'; expected breached_and_recovered"
+        in (str(raised.value))
+    )
