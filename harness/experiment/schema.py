@@ -10,13 +10,13 @@ from pathlib import Path
 
 from harness.config import Estate
 from harness.errors import ConfigError
-from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.experiment.expect_schema import KEYS as MEASURED_KEYS
 from harness.experiment.expect_schema import (
     MeasuredExpectations,
     load_measured,
     refuse_contradictions,
 )
+from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
 from harness.yamlfile import load_located
 
