@@ -13,6 +13,9 @@ held, how many items it checked, how many broke it, and a few examples.
 - committed_records_present: every record one service was told another had
   committed (a payment's policy, a disbursement's claim, a paid claim's
   disbursement) is still there, so no crash lost a committed write.
+- customers_verified: every customer customer-api stores passed identity
+  verification, so an outage of the provider refuses sign-ups rather than
+  letting unverified people in.
 
 Known shortcoming: every record of the kinds checked is read into memory,
 which suits thousands of records, not millions.
@@ -39,6 +42,16 @@ GATEWAY_MOVEMENTS = {
     "captures": "capture_id",
     "refunds": "refund_id",
     "payouts": "payout_id",
+}
+
+
+# Every invariant by the name experiments use in `expect.integrity`.
+INVARIANTS = {
+    "keys_charged_once": "no idempotency key moved money twice",
+    "accepted_claims_stored": "every claim answered 201 is stored",
+    "ledger_reconciles": "transaction log and gateway match, amounts included",
+    "committed_records_present": "no record another service relies on is lost",
+    "customers_verified": "no customer was stored without identity verification",
 }
 
 
@@ -201,6 +214,17 @@ def committed_records_present(records: StoredRecords) -> InvariantResult:
     return _result("committed_records_present", len(references), broken)
 
 
+def customers_verified(records: StoredRecords) -> InvariantResult:
+    """Every stored customer passed identity verification."""
+    customers = records.all("customer-api", "customers")
+    broken = [
+        {"customer_id": c["customer_id"], "identity_status": c.get("identity_status")}
+        for c in customers
+        if c.get("identity_status") != "verified"
+    ]
+    return _result("customers_verified", len(customers), broken)
+
+
 def check_all(
     records: StoredRecords, accepted_claim_ids: Iterable[str]
 ) -> list[InvariantResult]:
@@ -210,6 +234,7 @@ def check_all(
         accepted_claims_stored(records, accepted_claim_ids),
         ledger_reconciles(records),
         committed_records_present(records),
+        customers_verified(records),
     ]
     for result in results:
         if not result.held:

@@ -78,6 +78,7 @@ def assert_no_data_lost(report_dir: Path) -> None:
         "accepted_claims_stored",
         "ledger_reconciles",
         "committed_records_present",
+        "customers_verified",
     ]
     assert all(result["held"] for result in integrity), integrity
     claims = integrity[1]

@@ -30,6 +30,7 @@ from harness.experiment.faults import FaultInjector, FaultLedger
 from harness.experiment.halt import Halted, HaltWatcher
 from harness.experiment.lifecycle import record_lifecycle
 from harness.experiment.limits import RunBound, Watchdog
+from harness.experiment.measured import held_since
 from harness.experiment.registry import RunRegistration
 from harness.experiment.schema import Experiment
 from harness.experiment.verdict import (
@@ -37,9 +38,14 @@ from harness.experiment.verdict import (
     Status,
     Verdict,
     judge,
+    judge_integrity,
     notification_matches,
 )
-from harness.experiment.watch import AlertStateWatcher, SLOWatcher
+from harness.experiment.watch import (
+    AlertStateWatcher,
+    MeasuredSeriesWatcher,
+    SLOWatcher,
+)
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
@@ -158,9 +164,17 @@ class ExperimentRun:
         }
 
     def _longest_resolve_s(self) -> float:
-        """The longest any expected alert may take to resolve after rollback."""
+        """How long after rollback the run goes on: the longest any expected
+        alert may take to resolve, or an SLO to be back and held."""
         totals = [d.total_s for d in self.deadlines["resolve"].values()]
+        totals.append(self.experiment.measured.settle_s)
+        if self.experiment.measured:
+            totals.append(2 * self._metrics_lag_s())
         return max(totals, default=self.estate.observability.rate_window_s)
+
+    def _metrics_lag_s(self) -> float:
+        """How late a counter's change shows: one scrape, one watcher poll."""
+        return 2 * self.estate.observability.scrape_interval_s
 
     def execute(self) -> RunResult:
         verdict = Verdict(Status.ERROR, reason="the run did not finish")
@@ -355,9 +369,16 @@ class ExperimentRun:
         services |= set(self._alert_services().values())
         if self.experiment.slo_recovered:
             services.add(self.experiment.slo_recovered.service)
+        services |= set(self.experiment.measured.slo_services)
         watchers = [
             AlertStateWatcher(api, self.journal),
             SLOWatcher(api, self.journal, self.estate, sorted(services)),
+            MeasuredSeriesWatcher(
+                api,
+                self.journal,
+                self.experiment.measured,
+                self.estate.observability.scrape_interval_s,
+            ),
         ]
         self._parts["watchers"] = watchers
         for watcher in watchers:
@@ -442,12 +463,28 @@ class ExperimentRun:
         rolled_back_s = self.journal.now_s()
         while time.monotonic() < deadline:
             self._check_halt()
-            if all(self._resolved_since_firing(alert) for alert in expected):
+            if all(self._resolved_since_firing(alert) for alert in expected) and (
+                self._slos_settled(rolled_back_s)
+            ):
                 return
             time.sleep(0.25)
         log.info(
             "resolve deadline passed %.1f s after rollback",
             self.journal.now_s() - rolled_back_s,
+        )
+
+    def _slos_settled(self, rolled_back_s: float) -> bool:
+        """Whether every SLO expected to recover has held, and the counters
+        measured expectations read have been scraped since the rollback."""
+        measured = self.experiment.measured
+        if not measured:
+            return True
+        if self.journal.now_s() < rolled_back_s + 2 * self._metrics_lag_s():
+            return False
+        return all(
+            held_since(self.journal.series.get(f"slo_ok:{slo.service}", []), slo)
+            for slo in measured.slos
+            if slo.state == "breached_and_recovered"
         )
 
     def _resolved_since_firing(self, alert) -> bool:
@@ -466,6 +503,8 @@ class ExperimentRun:
                 for name, points in self.journal.series.items()
                 if name.startswith("slo_ok:")
             },
+            series=dict(self.journal.series),
+            lag_s=self._metrics_lag_s(),
         )
         answers = {name: rb.answers for name, rb in self.estate.runbooks.items()}
         verdict = judge(
@@ -543,6 +582,9 @@ class ExperimentRun:
 
     def _with_integrity(self, verdict: Verdict) -> Verdict:
         """A run that lost or doubled data fails, whatever its alerts did."""
+        verdict = judge_integrity(
+            verdict, self.experiment, self._parts.get("integrity")
+        )
         broken = [r.name for r in self._parts.get("integrity", []) if not r.held]
         if not broken or verdict.status is not Status.PASSED:
             return verdict

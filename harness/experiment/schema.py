@@ -10,6 +10,12 @@ from pathlib import Path
 
 from harness.config import Estate
 from harness.errors import ConfigError
+from harness.experiment.expect_schema import KEYS as MEASURED_KEYS
+from harness.experiment.expect_schema import (
+    MeasuredExpectations,
+    load_measured,
+    refuse_contradictions,
+)
 from harness.experiment.halt import HaltCondition, parse_halt
 from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
@@ -99,6 +105,8 @@ class Experiment:
     quiet_steady_state: bool = True
     # Conditions that stop the run and roll back (see harness/experiment/halt.py).
     halt: tuple[HaltCondition, ...] = ()
+    # SLO states, amplification, breaker trials, degradation, data invariants.
+    measured: MeasuredExpectations = MeasuredExpectations()
 
     @property
     def fault_window_s(self) -> float:
@@ -115,6 +123,14 @@ TOP_FIELDS = (
     "faults",
     "halt",
     "expect",
+)
+EXPECTATIONS = (
+    "alerts",
+    "runbooks",
+    "slo_recovered",
+    "pages",
+    "no_alerts",
+    *MEASURED_KEYS,
 )
 
 
@@ -181,8 +197,11 @@ def load_experiment(
         no_alerts=expect.get("no_alerts", bool, False),
         quiet_steady_state=expect.get("quiet_steady_state", bool, True),
         halt=parse_halt(doc, estate),
+        measured=load_measured(expect, estate),
     )
     _refuse_contradictions(expect, experiment)
+    recovering = experiment.slo_recovered and experiment.slo_recovered.service
+    refuse_contradictions(expect, experiment.measured, recovering)
     return experiment
 
 

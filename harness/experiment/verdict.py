@@ -9,6 +9,7 @@ not, so a report shows why a run passed as well as why one failed.
 import enum
 from dataclasses import dataclass, field
 
+from harness.experiment.measured import Window, judge_measured
 from harness.experiment.schema import Experiment
 from harness.report.journal import Event
 
@@ -63,6 +64,10 @@ class Observed:
 
     events: list[Event]
     slo_ok: dict[str, list[tuple[float, float | None]]]
+    # Every sampled series, measured expectations' counters included.
+    series: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    # How long after a change the metrics show it: a scrape and a rate window.
+    lag_s: float = 0.0
 
     def first(self, kind: str, after_s: float = float("-inf"), **match) -> Event | None:
         for event in self.events:
@@ -122,12 +127,83 @@ def judge(
         experiment, observed, injected.t_s, runbook_answers, checks
     )
     _check_slo(experiment, observed, injected.t_s, mitigated_s, checks)
+    if experiment.measured:
+        _check_measured(experiment, observed, injected.t_s, mitigated_s, checks)
     failed = any(not check.held for check in checks.checks)
     return Verdict(
         Status.FAILED if failed else Status.PASSED,
         checks.checks,
         measurements=checks.measurements,
     )
+
+
+def _check_measured(experiment, observed, injected_s, mitigated_s, checks) -> None:
+    rolled_back_s = observed.last_time("fault_rolled_back")
+    window = Window(
+        injected_s,
+        rolled_back_s if rolled_back_s is not None else float("inf"),
+        observed.lag_s,
+        mitigated_s,
+    )
+    series = {
+        **observed.series,
+        **{f"slo_ok:{k}": v for k, v in observed.slo_ok.items()},
+    }
+    judge_measured(experiment.measured, series, window, checks.add, checks.measure)
+
+
+def judge_integrity(
+    verdict: Verdict, experiment: Experiment, results: list | None
+) -> Verdict:
+    """Add a check, with the counts observed, for each invariant the experiment names.
+
+    results is None when the invariants could not be read: the verdict is then
+    an error, since a named invariant nobody checked must never pass.
+    """
+    names = experiment.measured.integrity
+    if not names or verdict.status not in (Status.PASSED, Status.FAILED):
+        return verdict
+    if results is None:
+        return Verdict(
+            Status.ERROR,
+            verdict.checks,
+            reason="the data invariants could not be read from the mocks: "
+            + ", ".join(names),
+            measurements=verdict.measurements,
+        )
+    by_name = {result.name: result for result in results}
+    checks = list(verdict.checks)
+    for name in names:
+        checks.append(_integrity_finding(name, by_name.get(name)))
+        if name in by_name:
+            verdict.measurements.setdefault("integrity", {})[name] = {
+                "checked": by_name[name].checked,
+                "violations": by_name[name].violations,
+            }
+    failed = any(not check.held for check in checks)
+    return Verdict(
+        Status.FAILED if failed else verdict.status,
+        checks,
+        verdict.reason,
+        verdict.measurements,
+    )
+
+
+def _integrity_finding(name: str, result) -> Finding:
+    expectation = f"invariant {name} holds"
+    predicted = "no violation, with at least one item checked"
+    if result is None:
+        return Finding(expectation, predicted, "it was not checked")
+    if result.checked == 0:
+        return Finding(
+            expectation,
+            predicted,
+            "nothing was checked: an invariant over no data proves nothing",
+        )
+    observed = f"{result.violations} violation(s) in {result.checked} checked"
+    if result.violations:
+        observed += f", such as {result.examples[:2]}"
+    return Finding(expectation, predicted, observed, held=result.held)
 
 
 def notification_matches(event: Event, alert) -> bool:

@@ -11,6 +11,13 @@ import threading
 
 from harness.config import SLO, Estate
 from harness.errors import StackError
+from harness.experiment.expect_schema import MeasuredExpectations
+from harness.experiment.measured import (
+    amplification_series,
+    breaker_points,
+    breaker_selector,
+    degradation_series,
+)
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import sli_exprs
 from harness.report.journal import Journal
@@ -123,3 +130,41 @@ def slo_holds(slo: SLO, values: dict[str, float | None]) -> float | None:
         return None
     ok = errors <= 1 - slo.availability_objective and slow <= 1 - slo.latency_objective
     return 1.0 if ok else 0.0
+
+
+class MeasuredSeriesWatcher(_Poller):
+    """Samples the counters and breaker states measured expectations judge."""
+
+    def __init__(
+        self,
+        api: PrometheusAPI,
+        journal: Journal,
+        measured: MeasuredExpectations,
+        interval_s: float,
+    ):
+        super().__init__(interval_s, "measured-series-watcher")
+        self.api = api
+        self.journal = journal
+        self.queries: dict[str, str] = {}
+        for bound in measured.amplification:
+            self.queries.update(amplification_series(bound))
+        for degradation in measured.degraded_gracefully:
+            self.queries.update(degradation_series(degradation))
+        self.breakers = {b.edge: breaker_selector(b) for b in measured.breakers}
+
+    def poll(self) -> None:
+        for name, expr in self.queries.items():
+            at_s = self.journal.now_s()
+            try:
+                value = self.api.scalar(expr)
+            except StackError:
+                value = None
+            self.journal.sample(name, value, at_s)
+        for edge, selector in self.breakers.items():
+            at_s = self.journal.now_s()
+            try:
+                points = breaker_points(self.api.query(selector))
+            except StackError:
+                points = {"state": None, "attempts": None, "refused": None}
+            for key, value in points.items():
+                self.journal.sample(f"breaker:{edge}:{key}", value, at_s)

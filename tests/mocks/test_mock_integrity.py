@@ -107,6 +107,7 @@ def test_every_invariant_holds_on_the_data_the_services_wrote(money):
         "accepted_claims_stored",
         "ledger_reconciles",
         "committed_records_present",
+        "customers_verified",
     ]
     assert all(r.held and r.violations == 0 for r in results), results
     assert all(r.checked > 0 for r in results), results
