@@ -80,6 +80,10 @@ class AnomalyRule:
     error_ratio_min_change: float
     latency_quantile: float
     latency_min_change_s: float
+    # Share of the baseline window's evaluations that must hold a value: a
+    # baseline of a few points (a young estate, a service just back) is no
+    # baseline, and its deviation is no measure of noise.
+    min_baseline_share: float
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,7 @@ def _anomaly(entry: Fields, squeeze: _Compression) -> AnomalyRule:
             "error_ratio_min_change",
             "latency_quantile",
             "latency_min_change_s",
+            "min_baseline_share",
         ]
     )
     short_window_s = _window(entry, "short_window_s", squeeze)
@@ -247,6 +252,7 @@ def _anomaly(entry: Fields, squeeze: _Compression) -> AnomalyRule:
         error_ratio_min_change=_share(entry, "error_ratio_min_change"),
         latency_quantile=_share(entry, "latency_quantile", below_one=True),
         latency_min_change_s=entry.number("latency_min_change_s", minimum=0.001),
+        min_baseline_share=_share(entry, "min_baseline_share"),
     )
 
 

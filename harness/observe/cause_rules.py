@@ -27,6 +27,7 @@ per second on an edge before its alerts can fire. While a breaker is open few
 calls are timed, so DependencyLatency goes quiet and CircuitBreakerOpen speaks.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -405,6 +406,7 @@ class _Baseline:
     mean: str
     deviation: str
     window: str
+    samples: str  # how many evaluations of the window hold a value
 
 
 def _baseline(estate: Estate, variant: Variant, current: str) -> _Baseline:
@@ -417,6 +419,7 @@ def _baseline(estate: Estate, variant: Variant, current: str) -> _Baseline:
         mean=f"avg_over_time({current}[{window}] offset {offset})",
         deviation=f"stddev_over_time({current}[{window}] offset {offset})",
         window=window,
+        samples=f"count_over_time({current}[{window}] offset {offset})",
     )
 
 
@@ -431,13 +434,19 @@ def _anomaly_expr(
     rule = estate.alert_rules.anomaly
     short_s = variant.seconds(rule.short_window_s)
     traffic = f'{REQUEST_RATE}{{service="{service.name}"}} * {_number(short_s)}'
+    baseline_s = variant.seconds(rule.baseline_window_s)
+    min_samples = math.ceil(
+        rule.min_baseline_share * baseline_s / variant.evaluation_interval_s
+    )
     # With a flat baseline the deviation is 0 and the first test alone would
-    # pass on rounding noise; the minimum change and traffic keep it quiet.
+    # pass on rounding noise; the minimum change and traffic keep it quiet,
+    # and a baseline must have enough points to be one.
     return (
         f"{current} > ({baseline.mean} + {_number(rule.stddevs)} * "
         f"{baseline.deviation}) "
         f"and {current} > ({baseline.mean} + {min_change}) "
-        f"and on (service) ({traffic} >= {rule.min_requests})"
+        f"and on (service) ({traffic} >= {rule.min_requests}) "
+        f"and on (service) ({baseline.samples} >= {min_samples})"
     )
 
 
