@@ -26,7 +26,8 @@ from harness.experiment.deadlines import (
     load_checked,
     matching_rules,
 )
-from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.faults import FaultInjector, sweep_stale
+from harness.experiment.faults.factory import local_faults
 from harness.experiment.halt import Halted, HaltWatcher
 from harness.experiment.lifecycle import record_lifecycle
 from harness.experiment.limits import RunBound, Watchdog
@@ -278,6 +279,9 @@ class ExperimentRun:
             watcher.check()
 
     def _start_estate(self):
+        self.journal.record(
+            "ledger_swept", undone=sweep_stale(self.options.reports_dir)
+        )
         sink = WebhookSink(on_alert=self._on_alert)
         self._parts["sink"] = sink
         sink.start()
@@ -312,9 +316,15 @@ class ExperimentRun:
         )
         self._parts["executor"] = executor
         self._parts["controller"] = controller
-        self._parts["injector"] = FaultInjector(
-            stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal
+        faults = local_faults(
+            stack,
+            endpoints,
+            self.estate.observability,
+            self.journal,
+            self.run_dir / "ledger.json",
         )
+        self._parts["faults"] = faults
+        self._parts["injector"] = faults.injector
         return endpoints
 
     def _on_alert(self, event) -> None:
@@ -512,6 +522,8 @@ class ExperimentRun:
             ("watchers", lambda ws: [w.stop() for w in ws]),
             ("prometheus_api", lambda api: api.close()),
             ("stack", lambda s: s.stop()),
+            # Only now: mocks it restarted stop when its restart thread ends.
+            ("faults", lambda f: f.close()),
             ("sink", lambda s: s.stop()),
             ("pager", lambda p: p.stop()),
         ]
