@@ -152,7 +152,7 @@ def _service(entry: Fields, estate: Estate) -> str:
         entry.fail(
             entry.here + ("route",),
             entry.data["route"],
-            f"no route: a {entry.data['kind']} fault targets a service: "
+            f"no route: {entry.data['kind']} faults target a service: "
             "(one of " + ", ".join(mocks) + ")",
         )
     return entry.choice("service", mocks)
@@ -182,11 +182,12 @@ def _app_attributes(
     try:
         parse_fault(body, dependencies)
     except Rejected as exc:
-        value = "missing" if exc.value is None else repr(exc.value)
+        if exc.field in entry.data:
+            entry.fail(entry.here + (exc.field,), entry.data[exc.field], exc.reason)
         raise ConfigError(
-            f"{entry.doc.where(entry.here + (exc.field,))}: field "
-            f"'{field_name(entry.here + (exc.field,))}' is {value}; expected "
-            f"{exc.reason}"
+            f"{entry.doc.where(entry.here)}: field "
+            f"'{field_name(entry.here + (exc.field,))}' is missing; expected "
+            f"{exc.reason.removeprefix('required: ')}"
         ) from exc
     return attributes
 
