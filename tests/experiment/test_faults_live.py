@@ -21,6 +21,9 @@ from harness.experiment.fault_schema import FaultSpec
 from harness.experiment.faults import sweep_stale
 from harness.experiment.faults.factory import local_faults
 from harness.experiment.faults.ledger import is_alive
+from harness.experiment.faults.network import NetworkFaults
+from harness.experiment.runner import RunOptions, run_experiment
+from harness.experiment.verdict import Status
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
 from harness.report.journal import Journal
@@ -171,3 +174,25 @@ def test_a_run_killed_mid_fault_is_swept_by_the_next(tmp_path):
         assert ledger["swept_at"]
         assert [p["name"] for p in ledger["processes"] if is_alive(p)] == []
         assert sweep_stale(tmp_path) == [], "a swept ledger is not swept again"
+
+
+def test_a_fault_whose_effect_never_shows_ends_the_run_as_an_error(
+    tmp_path, monkeypatch
+):
+    # A query that can never return a sample stands for a fault that had no effect.
+    monkeypatch.setattr(
+        NetworkFaults,
+        "effect_query",
+        lambda self, fault: ("vector(1) == 2", "fault-proxy"),
+    )
+
+    result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
+
+    assert result.verdict.status is Status.ERROR, result.verdict.explain()
+    assert "effect never showed in Prometheus" in result.verdict.reason
+    journal = json.loads((result.report_dir / "journal.json").read_text())
+    kinds = [e["kind"] for e in journal["events"]]
+    assert kinds[1] == "ledger_swept"
+    assert "fault_injected" not in kinds
+    ledger = json.loads((result.report_dir / "ledger.json").read_text())
+    assert [e["state"] for e in ledger["faults"]] == ["rolled_back"]
