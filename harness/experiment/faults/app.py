@@ -72,7 +72,9 @@ class AppFaults:
         pass
 
     def effect_query(self, fault) -> tuple[str, str]:
-        # Over a range, so a first_n fault that already ended still counts.
+        # Over a range, so a first_n fault that already ended still counts;
+        # one that ended before any scrape never shows, and ends the run as
+        # an error.
         return (
             f'max(max_over_time(mock_faults_active{{service="{fault.service}",'
             f'kind="{fault.kind}"}}[{{window}}])) >= 1',

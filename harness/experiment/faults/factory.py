@@ -38,6 +38,8 @@ def local_faults(
     ledger = FaultLedger(ledger_path)
     for name, pid in endpoints.pids.items():
         ledger.started(name, pid)
+    # Known only once the estate is up: a harness killed during start-up
+    # leaves its routes on an external proxy for removal by hand.
     if endpoints.proxy_kind == "external":
         ledger.created_routes(endpoints.proxy_api, stack.created_routes)
     admin = {

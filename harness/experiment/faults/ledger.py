@@ -135,7 +135,8 @@ def sweep_stale(reports_dir: Path) -> list[dict]:
     fault still applying or live is undone where its proxy or mock answers and
     marked swept; one whose proxy or mock does not answer stays as it was, so
     a later sweep tries again. Processes the run started that still run are
-    stopped.
+    stopped. Only ledgers under reports_dir are read: a run killed while
+    writing elsewhere is swept by a run that uses that folder.
     """
     done = []
     for path in sorted(Path(reports_dir).glob(f"*/{LEDGER_FILE}")):
