@@ -128,6 +128,21 @@ def test_a_killed_mock_is_seen_down_and_a_restart_outlives_the_thread_that_asked
     assert rolled.fields["already_running"] is False
 
 
+def test_a_crash_asked_of_a_mock_is_seen_down_and_restarted(estate_faults):
+    stack, endpoints, faults = estate_faults
+    injector = faults.injector
+    old_pid = faults.processes.pid("crm")
+
+    injector.inject(spec("crash-crm", "crash", service="crm", exit_code=3, after_ms=0))
+
+    assert faults.processes.pid("crm") is None
+    assert injector.ledger.entry("crash-crm")["pid"] == old_pid
+    injector.rollback("crash-crm")
+    assert faults.processes.pid("crm") not in (None, old_pid)
+    url = endpoints.externals["crm"]
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
 
 
