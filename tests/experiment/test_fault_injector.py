@@ -178,6 +178,18 @@ def test_a_first_n_error_that_removed_itself_is_not_lost(tmp_path):
     assert ledger(tmp_path)[0]["state"] == "rolled_back"
 
 
+def test_a_loop_block_that_blocks_once_is_seen_by_what_it_affected(tmp_path):
+    prometheus = FakePrometheus()
+    injector, admin, _ = injector_with(tmp_path, prometheus=prometheus)
+    injector.inject(spec("block", "loop_block", service="claims-api", block_ms=100))
+    admin.active.clear()  # it blocked once and removed itself
+
+    assert "increase(mock_fault_affected_requests_total" in prometheus.queries[-1]
+    assert injector.check_live() == []
+    injector.rollback("block")
+    assert ledger(tmp_path)[0]["state"] == "rolled_back"
+
+
 def test_a_killed_mock_is_restarted_by_the_rollback(tmp_path):
     prometheus = FakePrometheus()
     injector, _, processes = injector_with(tmp_path, prometheus=prometheus)

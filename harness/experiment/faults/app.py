@@ -32,7 +32,7 @@ class AppFaults:
 
     def drift(self, fault, applied: dict) -> str | None:
         if _removes_itself(fault):
-            # Exactly the first N requests fail, then the mock removes it.
+            # It may have run its course and removed itself already.
             return None
         found = self._read(fault, applied)
         if found is None:
@@ -62,7 +62,7 @@ class AppFaults:
             else:
                 admin.remove_fault(applied["fault_id"])
         except APICallError as exc:
-            # A first_n fault that ran its course has removed itself.
+            # A fault that ran its course has removed itself.
             if not (_removes_itself(fault) and exc.status == 404):
                 raise
             return {"removed_itself": True}
@@ -72,15 +72,23 @@ class AppFaults:
         pass
 
     def effect_query(self, fault) -> tuple[str, str]:
-        # Over a range, so a first_n fault that already ended still counts;
-        # one that ended before any scrape never shows, and ends the run as
+        labels = f'service="{fault.service}",kind="{fault.kind}"'
+        # Over a range, so a fault that already ended still counts.
+        active = f"max(max_over_time(mock_faults_active{{{labels}}}[{{window}}])) >= 1"
+        if not _removes_itself(fault):
+            return (active, fault.service)
+        # One that ended before any scrape shows only in what it did; with
+        # nothing affected (no traffic), it never shows and ends the run as
         # an error.
-        return (
-            f'max(max_over_time(mock_faults_active{{service="{fault.service}",'
-            f'kind="{fault.kind}"}}[{{window}}])) >= 1',
-            fault.service,
+        affected = (
+            f"max(increase(mock_fault_affected_requests_total{{{labels}}}"
+            "[{window}])) > 0"
         )
+        return (f"({active}) or ({affected})", fault.service)
 
 
 def _removes_itself(fault) -> bool:
-    return fault.kind == "error" and fault.attributes.get("first_n") is not None
+    """An error fault with first_n, or a loop_block that blocks once."""
+    if fault.kind == "error":
+        return fault.attributes.get("first_n") is not None
+    return fault.kind == "loop_block" and not fault.attributes.get("interval_ms")
