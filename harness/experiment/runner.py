@@ -390,6 +390,7 @@ class ExperimentRun:
         load = LoadRun(settings, self.run_dir / "load", run_time_s=run_time_s)
         self._parts["load"] = load
         load.start()
+        self._parts["faults"].injector.ledger.started("load", load.pid)
         self.journal.record(
             "load_started",
             **self.experiment.load.settings_fields(),

@@ -187,6 +187,8 @@ def test_a_run_killed_mid_fault_is_swept_by_the_next(tmp_path):
         ledger = json.loads((report_dir / "ledger.json").read_text())
         assert [e["state"] for e in ledger["faults"]] == ["swept"]
         assert ledger["swept_at"]
+        names = [p["name"] for p in ledger["processes"]]
+        assert {"load", "claims-api", "prometheus"} <= set(names)
         assert [p["name"] for p in ledger["processes"] if is_alive(p)] == []
         assert sweep_stale(tmp_path) == [], "a swept ledger is not swept again"
 
