@@ -12,7 +12,7 @@ Application faults are checked with the mock's own parser
 with exactly the bounds the mock would refuse it with later.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.config import Estate
 from harness.errors import ConfigError
@@ -61,11 +61,10 @@ class FaultSpec:
     attributes: dict
     where: str
     service: str = ""  # the mock an application or process fault acts on
-    family: str = field(default="", compare=False)
 
-    def __post_init__(self):
-        if not self.family:
-            object.__setattr__(self, "family", family_of(self.kind))
+    @property
+    def family(self) -> str:
+        return family_of(self.kind)
 
     @property
     def target(self) -> str:
@@ -94,7 +93,7 @@ def parse_fault_entry(entry: Fields, estate: Estate) -> FaultSpec:
     kind = entry.choice("kind", FAULT_KINDS)
     family = family_of(kind)
     if family == "network":
-        route, service, attributes = _network(entry, kind, estate), "", None
+        route, service = _route(entry, kind, estate), ""
     else:
         route, service = "", _service(entry, estate)
     start_after_s = entry.number("start_after_s", 0.0, maximum=MAX_PHASE_S)
@@ -117,7 +116,7 @@ def parse_fault_entry(entry: Fields, estate: Estate) -> FaultSpec:
     )
 
 
-def _network(entry: Fields, kind: str, estate: Estate) -> str:
+def _route(entry: Fields, kind: str, estate: Estate) -> str:
     entry.require_known([*COMMON_FIELDS, "route", *NETWORK_KINDS[kind]])
     route = entry.get("route", str, accepted="a route declared in config/estate.yaml")
     if route not in estate.routes:

@@ -58,11 +58,11 @@ def is_alive(process: dict) -> bool:
 class FaultLedger:
     """Faults applied by one run, and what the run started, kept on disk as JSON."""
 
-    def __init__(self, path: Path, owner_pid: int | None = None):
+    def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._doc = {
-            "owner": identity(owner_pid or os.getpid()),
+            "owner": identity(os.getpid()),
             "faults": [],
             "processes": [],
             "routes": None,
