@@ -523,7 +523,6 @@ class ExperimentRun:
             ("watchers", lambda ws: [w.stop() for w in ws]),
             ("prometheus_api", lambda api: api.close()),
             ("stack", lambda s: s.stop()),
-            # Only now: mocks it restarted stop when its restart thread ends.
             ("faults", lambda f: f.close()),
             ("sink", lambda s: s.stop()),
             ("pager", lambda p: p.stop()),

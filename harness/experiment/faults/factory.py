@@ -14,7 +14,7 @@ from harness.stack.mock_admin import MockAdminClient
 
 
 class EstateFaults:
-    """The injector with the clients it uses, closed together once the estate stops."""
+    """The injector with the clients it uses, closed together."""
 
     def __init__(self, injector: FaultInjector, processes: LocalProcesses, clients):
         self.injector = injector
@@ -24,7 +24,6 @@ class EstateFaults:
     def close(self) -> None:
         for client in self._clients:
             client.close()
-        self.processes.close()
 
 
 def local_faults(

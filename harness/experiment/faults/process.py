@@ -4,20 +4,16 @@ Rollback starts the mock again, unless something (a runbook) already has:
 then the rollback records that and does nothing.
 
 Children are started with PR_SET_PDEATHSIG (harness.stack.process), which
-signals them when the *thread* that started them exits. So a mock is never
-restarted from the thread that asks for it, which may be short-lived: the
-controller owns one thread that lives as long as it does, and every restart
-runs there.
+signals them when the *thread* that started them exits; LocalStack.restart_mock
+starts them from the stack's own spawner thread, so a restart asked for by a
+short-lived thread outlives it.
 """
 
 import logging
-import queue
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Protocol
 
 from harness.errors import FaultError
@@ -46,16 +42,11 @@ class ProcessController(Protocol):
 
 
 class LocalProcesses:
-    """The mocks of one LocalStack, stopped by PID and restarted on a lasting thread."""
+    """The mocks of one LocalStack, stopped by PID and restarted by the stack."""
 
     def __init__(self, stack: LocalStack, on_started: Callable[[str, int], None]):
         self.stack = stack
         self.on_started = on_started
-        self._requests: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(
-            target=self._serve, name="mock-restarts", daemon=True
-        )
-        self._thread.start()
 
     def _process(self, name: str) -> ManagedProcess:
         return next(p for p in reversed(self.stack.processes) if p.name == name)
@@ -83,30 +74,9 @@ class LocalProcesses:
         return True
 
     def restart(self, name: str) -> int:
-        done: Future = Future()
-        self._requests.put((name, done))
-        return done.result()
-
-    def _serve(self) -> None:
-        while True:
-            item = self._requests.get()
-            if item is None:
-                return
-            name, done = item
-            try:
-                pid = self.stack.restart_mock(name).pid
-                self.on_started(name, pid)
-                done.set_result(pid)
-            except BaseException as exc:
-                done.set_exception(exc)
-
-    def close(self) -> None:
-        """End the restart thread; mocks it restarted get SIGTERM from the kernel.
-
-        Call it only once the estate is stopped.
-        """
-        self._requests.put(None)
-        self._thread.join(timeout=5)
+        pid = self.stack.restart_mock(name).pid
+        self.on_started(name, pid)
+        return pid
 
 
 class ProcessFaults:
