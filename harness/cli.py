@@ -274,17 +274,8 @@ def _cmd_abort(args) -> int:
 
 def _sweep_ledger(run_dir: Path) -> None:
     """Roll back what a killed run's ledger still holds."""
-    # SWEEP CALL SITE: the ledger sweep of crashed runs lives in
-    # harness.experiment.faults once it lands; until then a killed run's
-    # faults stay until the next run's start-up sweep.
-    from harness.experiment import faults
+    from harness.experiment.faults import sweep_stale
 
-    sweep_stale = getattr(faults, "sweep_stale", None)
-    if sweep_stale is None:
-        log.warning(
-            "no ledger sweep available: faults of %s are not rolled back", run_dir
-        )
-        return
     sweep_stale(run_dir.parent)
 
 

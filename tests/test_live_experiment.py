@@ -49,7 +49,7 @@ def started_pids(report_dir: Path) -> dict[str, int]:
 
 
 def assert_cleaned_up(report_dir: Path, own_proxy: bool = True) -> None:
-    ledger = json.loads((report_dir / "ledger.json").read_text())
+    ledger = json.loads((report_dir / "ledger.json").read_text())["faults"]
     assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
     pids = started_pids(report_dir)
     assert "load" in pids and "claims-api" in pids and "prometheus" in pids
@@ -215,7 +215,7 @@ def test_a_fault_removed_behind_the_harness_back_is_an_error(tmp_path, monkeypat
 
     assert result.verdict.status is Status.ERROR, result.verdict.explain()
     assert "changed or removed on the proxy" in result.verdict.reason
-    ledger = json.loads((result.report_dir / "ledger.json").read_text())
+    ledger = json.loads((result.report_dir / "ledger.json").read_text())["faults"]
     assert [entry["state"] for entry in ledger] == ["lost"]
 
 

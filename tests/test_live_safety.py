@@ -167,7 +167,7 @@ def test_a_run_killed_by_pytest_timeout_still_rolls_back(tmp_path):
     stream = (report_dir / "journal.jsonl").read_text()
     assert '"kind": "fault_injected"' in stream, "the timeout came before the fault"
     assert '"kind": "fault_rolled_back"' in stream
-    ledger = json.loads((report_dir / "ledger.json").read_text())
+    ledger = json.loads((report_dir / "ledger.json").read_text())["faults"]
     assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
     pids = json.loads((report_dir / "endpoints.json").read_text())["pids"]
     assert [name for name, pid in pids.items() if alive(pid)] == []

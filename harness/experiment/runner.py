@@ -26,7 +26,8 @@ from harness.experiment.deadlines import (
     load_checked,
     matching_rules,
 )
-from harness.experiment.faults import FaultInjector, FaultLedger
+from harness.experiment.faults import FaultInjector, sweep_stale
+from harness.experiment.faults.factory import local_faults
 from harness.experiment.halt import Halted, HaltWatcher
 from harness.experiment.lifecycle import record_lifecycle
 from harness.experiment.limits import RunBound, Watchdog
@@ -292,6 +293,9 @@ class ExperimentRun:
             watcher.check()
 
     def _start_estate(self):
+        self.journal.record(
+            "ledger_swept", undone=sweep_stale(self.options.reports_dir)
+        )
         sink = WebhookSink(on_alert=self._on_alert)
         self._parts["sink"] = sink
         sink.start()
@@ -326,9 +330,15 @@ class ExperimentRun:
         )
         self._parts["executor"] = executor
         self._parts["controller"] = controller
-        self._parts["injector"] = FaultInjector(
-            stack.proxy, FaultLedger(self.run_dir / "ledger.json"), self.journal
+        faults = local_faults(
+            stack,
+            endpoints,
+            self.estate.observability,
+            self.journal,
+            self.run_dir / "ledger.json",
         )
+        self._parts["faults"] = faults
+        self._parts["injector"] = faults.injector
         return endpoints
 
     def _on_alert(self, event) -> None:
@@ -401,6 +411,7 @@ class ExperimentRun:
         load = LoadRun(settings, self.run_dir / "load", run_time_s=run_time_s)
         self._parts["load"] = load
         load.start()
+        self._parts["faults"].injector.ledger.started("load", load.pid)
         self.journal.record(
             "load_started",
             **self.experiment.load.settings_fields(),
@@ -551,6 +562,7 @@ class ExperimentRun:
             ("watchers", lambda ws: [w.stop() for w in ws]),
             ("prometheus_api", lambda api: api.close()),
             ("stack", lambda s: s.stop()),
+            ("faults", lambda f: f.close()),
             ("sink", lambda s: s.stop()),
             ("pager", lambda p: p.stop()),
         ]

@@ -16,31 +16,15 @@ from harness.experiment.expect_schema import (
     load_measured,
     refuse_contradictions,
 )
+from harness.experiment.fault_schema import FaultSpec, parse_faults
 from harness.experiment.halt import HaltCondition, parse_halt
 from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
 from harness.yamlfile import load_located
 
-FAULT_KINDS = {
-    # kind: (attributes it takes, with defaults; None = required)
-    "latency": {"latency_ms": None, "jitter_ms": 0.0},
-    "outage": {},
-}
-# Bounds that keep every run finite: an hour per phase, ten minutes of delay.
+# Bounds that keep every run finite: an hour per phase.
 MAX_PHASE_S = 3600
-MAX_DELAY_MS = 600_000
 TAGS = ("ci", "gameday", "slow")
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    name: str
-    kind: str
-    route: str
-    start_after_s: float
-    duration_s: float
-    attributes: dict
-    where: str
 
 
 @dataclass(frozen=True)
@@ -254,42 +238,7 @@ def _slo_names(entry: Fields, key: str, estate: Estate) -> list[str]:
 
 
 def _faults(doc: Fields, estate: Estate) -> list[FaultSpec]:
-    entries = doc.items("faults")
-    if not entries:
-        doc.fail(("faults",), [], "at least one fault")
-    faults = []
-    for entry in entries:
-        kind = entry.choice("kind", FAULT_KINDS)
-        attributes_spec = FAULT_KINDS[kind]
-        entry.require_known(
-            ["name", "kind", "route", "start_after_s", "duration_s", *attributes_spec]
-        )
-        route = entry.get("route", str)
-        if route not in estate.routes:
-            entry.fail(
-                entry.here + ("route",),
-                route,
-                "a route declared in config/estate.yaml: " + ", ".join(estate.routes),
-            )
-        attributes = {
-            key: entry.number(key, maximum=MAX_DELAY_MS)
-            if default is None
-            else entry.number(key, default, maximum=MAX_DELAY_MS)
-            for key, default in attributes_spec.items()
-        }
-        faults.append(
-            FaultSpec(
-                name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
-                kind=kind,
-                route=route,
-                start_after_s=entry.number("start_after_s", 0.0, maximum=MAX_PHASE_S),
-                duration_s=entry.number("duration_s", minimum=1, maximum=MAX_PHASE_S),
-                attributes=attributes,
-                where=entry.doc.where(entry.here),
-            )
-        )
-    _unique([f.name for f in faults], "fault name", doc.doc.where(("faults",)))
-    return faults
+    return parse_faults(doc, estate)
 
 
 def _expects(value) -> bool:

@@ -43,12 +43,15 @@ def test_latency_is_live_then_gone(proxy, injector, tmp_path):
     assert [(t["type"], t["attributes"]["latency"]) for t in toxics] == [
         ("latency", 800)
     ]
-    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == "live"
+    assert (
+        json.loads((tmp_path / "ledger.json").read_text())["faults"][0]["state"]
+        == "live"
+    )
 
     injector.rollback("slow")
 
     assert proxy.toxics(ROUTE) == []
-    assert json.loads((tmp_path / "ledger.json").read_text())[0]["state"] == (
+    assert json.loads((tmp_path / "ledger.json").read_text())["faults"][0]["state"] == (
         "rolled_back"
     )
     assert injector.journal.first("fault_rolled_back") is not None
@@ -69,7 +72,7 @@ def test_a_fault_the_proxy_refuses_is_an_error_and_stays_in_the_ledger(
         injector.inject(fault(route="nowhere"))
 
     ledger = json.loads((tmp_path / "ledger.json").read_text())
-    assert ledger[0]["state"] == "applying", "written before it was applied"
+    assert ledger["faults"][0]["state"] == "applying", "written before it was applied"
     assert injector.journal.first("fault_injected") is None
 
 
@@ -84,7 +87,7 @@ def test_a_toxic_removed_behind_the_harness_back_is_lost_not_rolled_back(
     assert injector.rollback_all() == []
     assert injector.journal.first("fault_rolled_back") is None
     ledger = json.loads((tmp_path / "ledger.json").read_text())
-    assert ledger[0]["state"] == "lost"
+    assert ledger["faults"][0]["state"] == "lost"
 
 
 def test_rollback_of_a_vanished_fault_says_so(proxy, injector):

@@ -68,7 +68,11 @@ def change(data: dict, dotted: str, value) -> dict:
             "field 'faults[0].latency_ms' is -5; expected a number from 0 to 600000",
         ),
         ("faults.0.latency_ms", "slow", "field 'faults[0].latency_ms' is 'slow'"),
-        ("faults.0.kind", "meteor", "expected one of: latency, outage"),
+        (
+            "faults.0.kind",
+            "meteor",
+            "expected one of: bad_deploy, bandwidth, blackhole",
+        ),
         (
             "faults.0.duration_s",
             0,
