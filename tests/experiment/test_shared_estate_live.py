@@ -1,0 +1,74 @@
+"""One estate serves several experiments, each from a clean state.
+
+These start the whole estate on 127.0.0.1 once and run two or three
+experiments on it, so the module takes a few minutes.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_estate
+from harness.experiment.estate import EstateState, SharedEstate
+from harness.experiment.runner import RunOptions, run_experiment
+from harness.experiment.verdict import Status
+from harness.stack.mock_admin import MockAdminClient
+
+REPO = Path(__file__).resolve().parents[2]
+LATENCY = REPO / "experiments" / "claims-customer-latency.yaml"
+BLIP = REPO / "experiments" / "claims-customer-blip.yaml"
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    estate = SharedEstate(
+        load_estate(REPO / "config"), tmp_path_factory.mktemp("estate")
+    )
+    with estate:
+        yield estate
+    assert estate.state is EstateState.STOPPED
+
+
+def events(report_dir: Path) -> list[dict]:
+    return json.loads((report_dir / "journal.json").read_text())["events"]
+
+
+def test_a_quiet_experiment_after_an_outage_sees_none_of_its_alerts(shared, tmp_path):
+    outage = run_experiment(LATENCY, RunOptions(reports_dir=tmp_path), shared)
+    quiet = run_experiment(BLIP, RunOptions(reports_dir=tmp_path), shared)
+
+    assert outage.verdict.status is Status.PASSED, outage.verdict.explain()
+    assert quiet.verdict.status is Status.PASSED, quiet.verdict.explain()
+    kinds = [e["kind"] for e in events(quiet.report_dir)]
+    assert "alert_notified" not in kinds
+    assert not any(k.startswith("page") for k in kinds), kinds
+    outage_pids = json.loads((outage.report_dir / "endpoints.json").read_text())
+    quiet_pids = json.loads((quiet.report_dir / "endpoints.json").read_text())
+    assert outage_pids["prometheus"] != quiet_pids["prometheus"]
+    assert outage_pids["pids"]["claims-api"] == quiet_pids["pids"]["claims-api"]
+
+
+def test_what_an_experiment_left_behind_is_put_back_and_recorded(shared, tmp_path):
+    endpoints = shared.endpoints
+    shared.stack.proxy.add_toxic(
+        "claims-api_to_customer-api", "latency", {"latency": 500}, name="left-behind"
+    )
+    shared.stack.proxy.update_proxy("claims-api_to_policy-api", enabled=False)
+    with MockAdminClient(endpoints.services["claims-api"], endpoints.admin_token) as c:
+        c.add_fault("error", status_code=503, rate=0.5)
+        c.set_dependency("customer-api", {"fallback": "cache"})
+    shared.stack.restart_mock("payment-api")
+    shared.stack.processes[-1].stop()
+
+    assert len(shared.dirt()) >= 5, shared.dirt()
+    reset = shared.make_clean()
+
+    assert shared.dirt() == []
+    assert "mock payment-api restarted" in reset
+    assert "route claims-api_to_customer-api: toxic left-behind removed" in reset
+    assert "route claims-api_to_policy-api enabled again" in reset
+    assert any(r.startswith("mock claims-api: fault") for r in reset), reset
+    assert any(r.startswith("claims-api->customer-api set back") for r in reset)
