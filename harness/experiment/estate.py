@@ -182,6 +182,7 @@ class SharedEstate:
         """Put back what an experiment left, then check; DirtyEstateError if not."""
         done = self._restart_dead_mocks()
         done += self._reset_routes()
+        done += self._restart_unsettled_mocks()
         done += self._reset_mock_faults()
         done += self._reset_dependencies()
         for change in done:
@@ -213,6 +214,10 @@ class SharedEstate:
             if version != CONFIGURED_VERSION:
                 found.append(f"mock {name} runs version {version}")
         found += self._dependency_drift(skip=unhealthy)
+        found += [
+            f"{service}->{dependency} breaker is {state}"
+            for service, dependency, state in self._unsettled_breakers(unhealthy)
+        ]
         found += [f"load process {pid} still runs" for pid in self._live_loads()]
         return found
 
@@ -243,6 +248,29 @@ class SharedEstate:
         for name in self._unhealthy_mocks():
             self.stack.restart_mock(name)
             done.append(f"mock {name} restarted")
+        return done
+
+    def _unsettled_breakers(self, skip=()) -> list[tuple[str, str, str]]:
+        """Breakers not closed: an open one fails the next experiment's calls fast."""
+        found = []
+        for name, client in self._admin_clients(skip):
+            with client:
+                described = client.dependencies()
+            for dependency, fields in described.items():
+                state = fields.get("state", {}).get("breaker", {}).get("state")
+                if state != "closed":
+                    found.append((name, dependency, state))
+        return found
+
+    def _restart_unsettled_mocks(self) -> list[str]:
+        # The admin API can change a breaker's policy but not its state, and
+        # a breaker closes only after trial calls succeed: a restart is the
+        # one sure way back to closed breakers, an empty retry budget and no
+        # calls in flight. The mock's records are on disk and survive it.
+        done = []
+        for name in sorted({service for service, _, _ in self._unsettled_breakers()}):
+            self.stack.restart_mock(name)
+            done.append(f"mock {name} restarted: a breaker was not closed")
         return done
 
     def _reset_routes(self) -> list[str]:

@@ -18,6 +18,7 @@ from harness.stack.mock_admin import MockAdminClient
 REPO = Path(__file__).resolve().parents[2]
 LATENCY = REPO / "experiments" / "claims-customer-latency.yaml"
 BLIP = REPO / "experiments" / "claims-customer-blip.yaml"
+ALERT = "ClaimsApiAvailabilityBurnRate"
 
 pytestmark = pytest.mark.live
 
@@ -36,19 +37,29 @@ def events(report_dir: Path) -> list[dict]:
     return json.loads((report_dir / "journal.json").read_text())["events"]
 
 
-def test_a_quiet_experiment_after_an_outage_sees_none_of_its_alerts(shared, tmp_path):
+def test_an_experiment_after_an_outage_sees_no_alert_state_of_it(shared, tmp_path):
     outage = run_experiment(LATENCY, RunOptions(reports_dir=tmp_path), shared)
     quiet = run_experiment(BLIP, RunOptions(reports_dir=tmp_path), shared)
 
-    assert outage.verdict.status is Status.PASSED, outage.verdict.explain()
-    assert quiet.verdict.status is Status.PASSED, quiet.verdict.explain()
-    kinds = [e["kind"] for e in events(quiet.report_dir)]
-    assert "alert_notified" not in kinds
-    assert not any(k.startswith("page") for k in kinds), kinds
-    outage_pids = json.loads((outage.report_dir / "endpoints.json").read_text())
-    quiet_pids = json.loads((quiet.report_dir / "endpoints.json").read_text())
-    assert outage_pids["prometheus"] != quiet_pids["prometheus"]
-    assert outage_pids["pids"]["claims-api"] == quiet_pids["pids"]["claims-api"]
+    assert ALERT in alerts_seen(outage.report_dir), outage.verdict.explain()
+    # Any other alert the quiet run saw is its own business (anomaly tickets
+    # react to a busy machine); the outage's alert must not reach it.
+    assert ALERT not in alerts_seen(quiet.report_dir), quiet.verdict.explain()
+    quiet_kinds = [e["kind"] for e in events(quiet.report_dir)]
+    assert not [k for k in quiet_kinds if k.startswith("page")], quiet_kinds
+    outage_ends = json.loads((outage.report_dir / "endpoints.json").read_text())
+    quiet_ends = json.loads((quiet.report_dir / "endpoints.json").read_text())
+    assert outage_ends["prometheus"] != quiet_ends["prometheus"]
+    assert outage_ends["pids"]["customer-api"] == quiet_ends["pids"]["customer-api"]
+
+
+def alerts_seen(report_dir: Path) -> set[str]:
+    """Alert names in any state the run's watchers or webhook recorded."""
+    return {
+        e["fields"]["alertname"]
+        for e in events(report_dir)
+        if e["kind"].startswith("alert_") and "alertname" in e["fields"]
+    }
 
 
 def test_what_an_experiment_left_behind_is_put_back_and_recorded(shared, tmp_path):
