@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 
 test: $(STAMP) monitoring
 	$(BIN)/ruff check harness mocks tests bench
-	$(BIN)/pytest -q tests experiments
+	$(BIN)/pytest -q --durations=25 tests
+	$(BIN)/pytest -q --durations=25 experiments -m ci
 
 gameday: $(STAMP) monitoring
 	$(BIN)/harness gameday experiments

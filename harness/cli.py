@@ -90,9 +90,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _add_run(commands) -> None:
     run = commands.add_parser(
         "run",
-        help="run one experiment; exit 0 passed, 1 failed, 2 error (including aborted)",
+        help="run experiments on one estate; exit 0 passed, 1 failed, 2 error "
+        "(including aborted): the worst of the runs",
     )
-    run.add_argument("path", type=Path, help="experiment YAML file")
+    run.add_argument("paths", type=Path, nargs="+", help="experiment YAML files")
     _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -308,9 +309,33 @@ def _run_options(args):
 def _cmd_run(args) -> int:
     from harness.experiment.runner import run_experiment
 
-    result = run_experiment(args.path, _run_options(args))
-    _print_result(result)
-    return result.verdict.status.exit_code
+    options = _run_options(args)
+    if len(args.paths) == 1:
+        result = run_experiment(args.paths[0], options)
+        _print_result(result)
+        return result.verdict.status.exit_code
+    return _run_on_one_estate(args.paths, options)
+
+
+def _run_on_one_estate(paths: list[Path], options) -> int:
+    """Several files borrow one estate, in the order given; Ctrl-C ends them all."""
+    from datetime import UTC, datetime
+
+    from harness.config import load_estate
+    from harness.experiment.estate import SharedEstate
+    from harness.experiment.runner import run_experiment
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    work_dir = Path(options.reports_dir) / f"estate-{stamp}"
+    codes = []
+    with SharedEstate(load_estate(options.config_dir), work_dir) as shared:
+        for path in paths:
+            result = run_experiment(path, options, shared)
+            _print_result(result)
+            codes.append(result.verdict.status.exit_code)
+            if result.interrupted:
+                break
+    return max(codes)
 
 
 def _print_result(result) -> None:

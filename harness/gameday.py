@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.config import load_estate
 from harness.errors import ConfigError
 from harness.experiment.deadlines import load_checked
+from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
 from harness.yamlfile import load_located
@@ -79,14 +80,16 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = GamedaySummary(folder / "summary.md")
-    for path in experiments:
-        result = run_experiment(path, options)
-        summary.results.append(result)
-        if result.interrupted:
-            summary.interrupted = result.verdict.reason
-        summary.path.write_text(_render(summary, tag))
-        if result.interrupted:
-            break
+    # One estate for the whole game day; each experiment borrows it clean.
+    with SharedEstate(estate, folder / "estate") as shared:
+        for path in experiments:
+            result = run_experiment(path, options, shared)
+            summary.results.append(result)
+            if result.interrupted:
+                summary.interrupted = result.verdict.reason
+            summary.path.write_text(_render(summary, tag))
+            if result.interrupted:
+                break
     return summary
 
 

@@ -22,11 +22,30 @@ def copy_experiment(folder: Path, name: str, **changes) -> Path:
     return path
 
 
+class FakeEstate:
+    """Stands in for the shared estate: counts starts and who borrowed it."""
+
+    started: list["FakeEstate"] = []
+
+    def __init__(self, estate, work_dir):
+        self.borrowers = []
+        self.stopped = False
+
+    def __enter__(self):
+        FakeEstate.started.append(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped = True
+
+
 @pytest.fixture
 def runs(monkeypatch):
     calls = []
+    FakeEstate.started = []
 
-    def fake_run(path, options):
+    def fake_run(path, options, shared=None):
+        shared.borrowers.append(path.stem)
         calls.append(path.stem)
         interrupted = len(calls) == 1 and path.stem.startswith("stop")
         status = Status.ERROR if interrupted else Status.PASSED
@@ -35,7 +54,18 @@ def runs(monkeypatch):
         )
 
     monkeypatch.setattr(gameday, "run_experiment", fake_run)
+    monkeypatch.setattr(gameday, "SharedEstate", FakeEstate)
     return calls
+
+
+def test_every_experiment_of_a_game_day_borrows_one_estate(tmp_path, runs):
+    copy_experiment(tmp_path, "a-first")
+    copy_experiment(tmp_path, "b-second")
+
+    gameday.run_gameday([tmp_path], "gameday", RunOptions(reports_dir=tmp_path / "r"))
+
+    assert [e.borrowers for e in FakeEstate.started] == [["a-first", "b-second"]]
+    assert FakeEstate.started[0].stopped
 
 
 def test_an_invalid_file_stops_the_game_day_before_anything_runs(tmp_path, runs):

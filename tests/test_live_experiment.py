@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.config import load_estate
+from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import RunOptions, run_experiment
 from harness.experiment.verdict import Status
 from harness.proxy.client import ToxiproxyClient
@@ -29,6 +31,29 @@ ALERT_KEY = f"{ALERT}[page]"
 RUNBOOK = "claims-customer-fallback"
 
 pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One estate for the tests that run the experiment with deliberate breakage."""
+    estate = SharedEstate(
+        load_estate(REPO / "config"), tmp_path_factory.mktemp("estate")
+    )
+    with estate:
+        yield estate
+
+
+def assert_borrowed_and_returned(report_dir: Path, shared: SharedEstate) -> None:
+    """What the experiment started is gone; the estate lives on, clean."""
+    ledger = json.loads((report_dir / "ledger.json").read_text())
+    assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
+    pids = started_pids(report_dir)
+    own = {name: pids[name] for name in ("load", "prometheus", "alertmanager")}
+    assert [name for name, pid in own.items() if alive(pid)] == []
+    assert alive(pids["claims-api"])
+    # A breaker still probing its dependency is put back before the next
+    # experiment; anything else left over is the experiment's fault.
+    assert [d for d in shared.dirt() if "breaker" not in d] == []
 
 
 def alive(pid: int) -> bool:
@@ -57,15 +82,15 @@ def assert_cleaned_up(report_dir: Path, own_proxy: bool = True) -> None:
     assert [name for name, pid in pids.items() if alive(pid)] == []
 
 
-def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path):
+def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path, shared):
     result = run_experiment(
-        EXPERIMENT, RunOptions(reports_dir=tmp_path, without_alerts=(ALERT,))
+        EXPERIMENT, RunOptions(reports_dir=tmp_path, without_alerts=(ALERT,)), shared
     )
 
     assert result.verdict.status is Status.FAILED, result.verdict.explain()
     failed = [f.expectation for f in result.verdict.findings]
     assert failed == [f"alert {ALERT_KEY} fires"]
-    assert_cleaned_up(result.report_dir)
+    assert_borrowed_and_returned(result.report_dir, shared)
     assert_no_data_lost(result.report_dir)
 
 
@@ -85,9 +110,11 @@ def assert_no_data_lost(report_dir: Path) -> None:
     assert claims["checked"] > 0, "the load recorded no accepted claim"
 
 
-def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):
+def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path, shared):
     result = run_experiment(
-        EXPERIMENT, RunOptions(reports_dir=tmp_path, disabled_runbooks=(RUNBOOK,))
+        EXPERIMENT,
+        RunOptions(reports_dir=tmp_path, disabled_runbooks=(RUNBOOK,)),
+        shared,
     )
 
     assert result.verdict.status is Status.FAILED, result.verdict.explain()
@@ -95,7 +122,7 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path):
     assert f"runbook {RUNBOOK} runs" in failed
     assert "disabled" in result.verdict.findings[0].observed
     assert result.verdict.measurements["time_to_detect_s"][ALERT_KEY] > 0
-    assert_cleaned_up(result.report_dir)
+    assert_borrowed_and_returned(result.report_dir, shared)
     assert_one_decision_per_alert(result.report_dir)
 
 

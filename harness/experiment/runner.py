@@ -14,7 +14,7 @@ import secrets
 import signal
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from harness.experiment.deadlines import (
     load_checked,
     matching_rules,
 )
+from harness.experiment.estate import ExperimentEstate, SharedEstate
 from harness.experiment.faults import FaultInjector, sweep_stale
 from harness.experiment.faults.factory import local_faults
 from harness.experiment.halt import Halted, HaltWatcher
@@ -50,14 +51,13 @@ from harness.experiment.watch import (
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
-from harness.observe.pager import PagerEvent, PagerStub, journal_entry
+from harness.observe.pager import PagerEvent, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
-from harness.observe.webhook import WebhookSink
 from harness.remediate.factory import build_remediation
 from harness.report.journal import Journal
 from harness.report.summary import write_summary
-from harness.stack.local import LocalStack
+from harness.stack.local import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,16 @@ def new_run_id(name: str) -> str:
     return f"{stamp}-{name}-{secrets.token_hex(2)}"
 
 
-def run_experiment(path: Path, options: RunOptions = RunOptions()) -> RunResult:
-    """Validate and run one experiment file; never raises for a bad experiment."""
+def run_experiment(
+    path: Path,
+    options: RunOptions = RunOptions(),
+    shared: SharedEstate | None = None,
+) -> RunResult:
+    """Validate and run one experiment file; never raises for a bad experiment.
+
+    With shared, the experiment borrows that running estate; without, it
+    starts an estate of its own in its run folder and stops it at the end.
+    """
     path = Path(path)
     try:
         estate = load_estate(options.config_dir)
@@ -105,7 +113,7 @@ def run_experiment(path: Path, options: RunOptions = RunOptions()) -> RunResult:
         experiment = load_checked(path, estate)
     except ConfigError as exc:
         return _invalid(path, f"invalid experiment: {exc}")
-    return ExperimentRun(estate, experiment, options).execute()
+    return ExperimentRun(estate, experiment, options, shared).execute()
 
 
 def _check_options(estate: Estate, options: RunOptions) -> None:
@@ -138,10 +146,17 @@ def _invalid(path: Path, reason: str) -> RunResult:
 class ExperimentRun:
     """One execution of one validated experiment."""
 
-    def __init__(self, estate: Estate, experiment: Experiment, options: RunOptions):
+    def __init__(
+        self,
+        estate: Estate,
+        experiment: Experiment,
+        options: RunOptions,
+        shared: SharedEstate | None = None,
+    ):
         self.estate = estate
         self.experiment = experiment
         self.options = options
+        self.shared = shared
         self.run_id = new_run_id(experiment.name)
         self.run_dir = options.reports_dir / self.run_id
         self.journal = Journal(self.run_dir, self.run_id)
@@ -292,46 +307,58 @@ class ExperimentRun:
         if watcher is not None:
             watcher.check()
 
-    def _start_estate(self):
+    def _start_estate(self) -> Endpoints:
+        """Borrow the clean estate (starting one when none is shared) with
+        fresh monitoring, then build this experiment's controls on it."""
         self.journal.record(
             "ledger_swept", undone=sweep_stale(self.options.reports_dir)
         )
-        sink = WebhookSink(on_alert=self._on_alert)
-        self._parts["sink"] = sink
-        sink.start()
-        pager = PagerStub(on_event=self._on_page)
-        self._parts["pager"] = pager
-        pager.start()
-        stack = LocalStack(
-            self.estate,
-            self.run_dir,
-            sink.url,
-            without_alerts=self.options.without_alerts,
-            pager_url=pager.url,
+        shared = self.shared
+        if shared is None:
+            shared = SharedEstate(self.estate, self.run_dir)
+            self._parts["own_estate"] = shared
+            shared.start()
+        lease = ExitStack()
+        self._parts["lease"] = lease
+        lent = lease.enter_context(
+            shared.experiment(
+                self.run_dir,
+                self._on_alert,
+                self._on_page,
+                without_alerts=self.options.without_alerts,
+            )
         )
-        self._parts["stack"] = stack
-        endpoints = stack.start()
-        self._parts["endpoints"] = endpoints
-        (self.run_dir / "endpoints.json").write_text(endpoints.as_json())
+        self._parts["estate"] = lent
+        self._parts["endpoints"] = lent.endpoints
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "endpoints.json").write_text(lent.endpoints.as_json())
         self.journal.record(
             "stack_up",
-            proxy=endpoints.proxy_kind,
-            prometheus=endpoints.prometheus,
-            alertmanager=endpoints.alertmanager,
+            proxy=lent.endpoints.proxy_kind,
+            prometheus=lent.endpoints.prometheus,
+            alertmanager=lent.endpoints.alertmanager,
+            shared=self.shared is not None,
+            reset=list(lent.reset),
         )
+        self._build_controls(lent)
+        return lent.endpoints
+
+    def _build_controls(self, lent: ExperimentEstate) -> None:
+        """The fault injector and the remediation controller of this experiment."""
+        endpoints = lent.endpoints
         controller, executor = build_remediation(
             self.estate,
             {**endpoints.services, **endpoints.externals},
             endpoints.admin_token,
             self.journal,
-            stack=stack,
+            stack=lent.stack,
             pager_url=endpoints.pager,
             disabled=self.options.disabled_runbooks,
         )
         self._parts["executor"] = executor
         self._parts["controller"] = controller
         faults = local_faults(
-            stack,
+            lent.stack,
             endpoints,
             self.estate.observability,
             self.journal,
@@ -339,7 +366,6 @@ class ExperimentRun:
         )
         self._parts["faults"] = faults
         self._parts["injector"] = faults.injector
-        return endpoints
 
     def _on_alert(self, event) -> None:
         self.journal.record(
@@ -412,6 +438,8 @@ class ExperimentRun:
         self._parts["load"] = load
         load.start()
         self._parts["faults"].injector.ledger.started("load", load.pid)
+        if self.shared is not None:
+            self.shared.track_load(load.pid)
         self.journal.record(
             "load_started",
             **self.experiment.load.settings_fields(),
@@ -561,10 +589,10 @@ class ExperimentRun:
             ("endpoints", self._check_integrity),
             ("watchers", lambda ws: [w.stop() for w in ws]),
             ("prometheus_api", lambda api: api.close()),
-            ("stack", lambda s: s.stop()),
             ("faults", lambda f: f.close()),
-            ("sink", lambda s: s.stop()),
-            ("pager", lambda p: p.stop()),
+            # Stops this experiment's monitoring; the estate lives on.
+            ("lease", lambda lease: lease.close()),
+            ("own_estate", lambda estate: estate.stop()),
         ]
         for name, step in steps:
             if name in self._parts:

@@ -116,6 +116,13 @@ class PagerStub(BackgroundServer):
         with self._changed:
             return list(self._events)
 
+    def forget(self) -> None:
+        """Drop every incident, so the next experiment's pages are its own."""
+        with self._changed:
+            self._incidents.clear()
+            self._open.clear()
+            self._events.clear()
+
     def page_count(self, credential: str | None = None) -> int:
         """Incidents opened so far, for one routing or API key when given."""
         return sum(

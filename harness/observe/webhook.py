@@ -231,6 +231,13 @@ class WebhookSink(BackgroundServer):
                     )
                 self._changed.wait(remaining)
 
+    def forget(self) -> None:
+        """Drop what was received, so the next experiment's repeats are its own."""
+        with self._changed:
+            self._notifications.clear()
+            self._events.clear()
+            self._seen.clear()
+
     def receive(self, payload: Any, received: Received | None = None) -> Notification:
         """Record one decoded payload and call on_alert for each of its alerts."""
         notification = parse_notification(payload, received or Received.now())

@@ -106,6 +106,34 @@ class Endpoints:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
+@dataclass
+class Monitoring:
+    """One Prometheus and one Alertmanager, started for one experiment."""
+
+    prometheus: str = ""
+    alertmanager: str = ""
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.processes if p.pid}
+
+    def stop(self) -> None:
+        """Stop both, newest first; a failure to stop one is logged, not raised."""
+        for process in reversed(self.processes):
+            try:
+                process.stop()
+            except Exception:
+                log.warning(
+                    "could not stop %s (pid %s)",
+                    process.name,
+                    process.pid,
+                    exc_info=True,
+                )
+
+    def running(self) -> list[str]:
+        return [p.name for p in self.processes if p.running()]
+
+
 class LocalStack:
     """Starts and stops one estate; each instance owns its ports and folders."""
 
@@ -137,6 +165,10 @@ class LocalStack:
         self._route_listens: dict[str, str] = {}
         # Ports of the externals' secondary instances, by the external's name.
         self.secondary_ports: dict[str, int] = {}
+        # The monitoring start() made; an experiment's own is stopped by it.
+        self.monitoring: Monitoring | None = None
+        self._synthetic = ""
+        self._proxy_url = ""
         self._free = None
         # Children die with the thread that spawned them (PR_SET_PDEATHSIG), so
         # mocks started again while the estate runs are spawned from this one
@@ -144,11 +176,28 @@ class LocalStack:
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="stack-spawner")
 
     def start(self) -> Endpoints:
+        """Start the whole estate: the lasting part, then its monitoring."""
+        self.start_base()
+        try:
+            self.monitoring = self.start_monitoring(
+                self.run_dir, self.webhook_url, self.pager_url, self.without_alerts
+            )
+        except BaseException:
+            self.state = StackState.FAILED
+            self.stop()
+            raise
+        self.endpoints.prometheus = self.monitoring.prometheus
+        self.endpoints.alertmanager = self.monitoring.alertmanager
+        self.endpoints.pids.update(self.monitoring.pids())
+        return self.endpoints
+
+    def start_base(self) -> Endpoints:
+        """Start proxy, mocks and prober; monitoring comes from start_monitoring."""
         if self.state is not StackState.NEW:
             raise StackError(f"stack already used (state {self.state.value})")
         self.state = StackState.STARTING
         try:
-            self.endpoints = self._start_all()
+            self.endpoints = self._start_base()
         except BaseException:
             self.state = StackState.FAILED
             self.stop()
@@ -156,23 +205,50 @@ class LocalStack:
         self.state = StackState.UP
         return self.endpoints
 
-    def _start_all(self) -> Endpoints:
+    def _start_base(self) -> Endpoints:
         # Fail before starting anything when Prometheus or Alertmanager is missing.
         find_binaries()
         proxy_url = self._start_proxy()
         mock_ports = {name: self._port() for name in self._mock_names()}
         routes = self._create_routes(mock_ports)
         self._start_mocks(mock_ports, routes)
-        synthetic = self._start_synthetic(mock_ports, routes)
-        alertmanager_url = self._start_alertmanager()
-        prometheus_url = self._start_prometheus(
-            mock_ports, alertmanager_url, proxy_url, synthetic
+        self._synthetic = self._start_synthetic(mock_ports, routes)
+        self._proxy_url = proxy_url
+        endpoints = self._endpoints(proxy_url, mock_ports, routes, "", "")
+        endpoints.synthetic = (
+            f"http://{self._synthetic}/metrics" if self._synthetic else ""
         )
-        endpoints = self._endpoints(
-            proxy_url, mock_ports, routes, prometheus_url, alertmanager_url
-        )
-        endpoints.synthetic = f"http://{synthetic}/metrics" if synthetic else ""
         return endpoints
+
+    def start_monitoring(
+        self,
+        run_dir: Path,
+        webhook_url: str,
+        pager_url: str | None = None,
+        without_alerts: tuple[str, ...] = (),
+    ) -> "Monitoring":
+        """A fresh Alertmanager and Prometheus, with their data under run_dir.
+
+        Fresh data directories mean no alert state or series history of an
+        earlier experiment can reach the experiment that runs next.
+        """
+        if self.state is not StackState.UP:
+            raise StackError(
+                f"monitoring needs a running stack (state {self.state.value})"
+            )
+        monitoring = Monitoring()
+        try:
+            alertmanager_port, prometheus_port = free_ports(2)
+            monitoring.alertmanager = self._start_alertmanager(
+                monitoring, Path(run_dir), alertmanager_port, webhook_url, pager_url
+            )
+            monitoring.prometheus = self._start_prometheus(
+                monitoring, Path(run_dir), prometheus_port, without_alerts
+            )
+        except BaseException:
+            monitoring.stop()
+            raise
+        return monitoring
 
     def _port(self) -> int:
         """A port distinct from every other this stack uses.
@@ -182,9 +258,8 @@ class LocalStack:
         could take a mock's port before the mock binds it.
         """
         if self._free is None:
-            # Besides mocks and routes: proxy API, Alertmanager, Prometheus
-            # and the synthetic prober.
-            count = len(self._mock_names()) + len(self.estate.routes) + 4
+            # Besides mocks and routes: proxy API and the synthetic prober.
+            count = len(self._mock_names()) + len(self.estate.routes) + 2
             count += len(self.estate.secondaries) + len(self.estate.secondary_routes())
             self._free = iter(free_ports(count))
         return next(self._free)
@@ -412,47 +487,59 @@ class LocalStack:
             targets[name] = f"http://{front or f'{LOOPBACK}:{mock_ports[name]}'}"
         return targets
 
-    def _start_alertmanager(self) -> str:
+    def _start_alertmanager(
+        self,
+        monitoring: "Monitoring",
+        run_dir: Path,
+        port: int,
+        webhook_url: str,
+        pager_url: str | None,
+    ) -> str:
         alertmanager = AlertmanagerProcess(
-            workdir=self.run_dir / "alertmanager",
-            port=self._port(),
-            webhook_url=self.webhook_url,
+            workdir=run_dir / "alertmanager",
+            port=port,
+            webhook_url=webhook_url,
             observability=self.estate.observability,
-            log_path=self.run_dir / "logs" / "alertmanager.out",
+            log_path=run_dir / "logs" / "alertmanager.out",
             estate=self.estate,
-            pager_url=self.pager_url,
+            pager_url=pager_url,
         )
-        self.processes.append(alertmanager.process)
+        monitoring.processes.append(alertmanager.process)
         alertmanager.start()
         return alertmanager.url
 
-    def _start_prometheus(
-        self,
-        mock_ports: dict[str, int],
-        alertmanager_url: str,
-        proxy_url: str,
-        synthetic: str = "",
-    ) -> str:
-        jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in mock_ports.items()}
-        if synthetic:
-            jobs[SYNTHETIC_JOB] = [synthetic]
-        if _serves_proxy_metrics(proxy_url):
+    def _scrape_jobs(self) -> dict[str, list[str]]:
+        jobs = {name: [f"{LOOPBACK}:{port}"] for name, port in self.mock_ports.items()}
+        if self._synthetic:
+            jobs[SYNTHETIC_JOB] = [self._synthetic]
+        if _serves_proxy_metrics(self._proxy_url):
             # Bytes per direction and active toxics show when a fault was live.
-            jobs[PROXY_JOB] = [urlsplit(proxy_url).netloc]
+            jobs[PROXY_JOB] = [urlsplit(self._proxy_url).netloc]
         else:
             log.info(
-                "the fault proxy at %s has no /metrics; it is not scraped", proxy_url
+                "the fault proxy at %s has no /metrics; it is not scraped",
+                self._proxy_url,
             )
+        return jobs
+
+    def _start_prometheus(
+        self,
+        monitoring: "Monitoring",
+        run_dir: Path,
+        port: int,
+        without_alerts: tuple[str, ...],
+    ) -> str:
+        jobs = self._scrape_jobs()
         prometheus = PrometheusProcess(
-            workdir=self.run_dir / "prometheus",
-            port=self._port(),
+            workdir=run_dir / "prometheus",
+            port=port,
             estate=self.estate,
             scrape_jobs=jobs,
-            alertmanager_url=alertmanager_url,
-            without_alerts=self.without_alerts,
-            log_path=self.run_dir / "logs" / "prometheus.out",
+            alertmanager_url=monitoring.alertmanager,
+            without_alerts=without_alerts,
+            log_path=run_dir / "logs" / "prometheus.out",
         )
-        self.processes.append(prometheus.process)
+        monitoring.processes.append(prometheus.process)
         prometheus.start()
         with PrometheusAPI(prometheus.url) as api:
             api.wait_targets_up(list(jobs), timeout_s=30)
@@ -494,6 +581,8 @@ class LocalStack:
             return
         if self.proxy_choice.kind == "external" and self.proxy is not None:
             self._delete_routes()
+        if self.monitoring is not None:
+            self.monitoring.stop()
         for process in reversed(self.processes):
             try:
                 process.stop()

@@ -47,6 +47,14 @@ class MockAdminClient(JsonAPIClient):
         """Undo the active bad deploy; the answer names the restored version."""
         return self._json("POST", "/admin/deploy/rollback")
 
+    def dependencies(self) -> dict[str, dict[str, Any]]:
+        """Each dependency's fallback, policy and breaker state."""
+        return self._json("GET", "/admin/dependencies")
+
+    def set_dependency(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change one dependency's fallback and policy fields together."""
+        return self._json("PUT", f"/admin/dependencies/{quote(name, safe='')}", changes)
+
     def _error_message(self, response: httpx.Response) -> str:
         try:
             body = response.json()

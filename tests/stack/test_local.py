@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_ports_never_repeat_within_a_stack(tmp_path):
     estate = load_estate(REPO / "config")
     stack = LocalStack(estate, tmp_path, "http://127.0.0.1:9/")
-    needed = len(estate.services) + len(estate.externals) + len(estate.routes) + 4
+    needed = len(estate.services) + len(estate.externals) + len(estate.routes) + 2
     # Each secondary instance, and the route to it from each of its callers.
     needed += len(estate.secondaries) + len(estate.secondary_routes())
 
