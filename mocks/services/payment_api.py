@@ -14,12 +14,21 @@ Every money movement is written to the transaction log (GET /transactions) in
 the same SQLite transaction as its record; GET /reconciliation compares that
 log with the gateway's ledger.
 
-Known shortcomings: if the process dies after the gateway moved money but
-before the record is saved, the gateway holds a movement the log lacks until
-the client retries with the same key; and two captures of one authorization
-(or refunds of one payment) with different keys at the same moment can both
-pass the check here, so the gateway refuses the excess and this answers 503
-rather than 422.
+Before asking the gateway to move money, payment-api writes the attempt down
+(an unsettled movement: the request, its idempotency key and the gateway's
+key). The record made from the gateway's answer removes it in the same
+transaction. When the answer never comes (a timeout, a crash), a reconciler
+asks the gateway every second (POST /movements/search) which unsettled
+movements it made, and records those exactly as the answer would have, under
+the client's idempotency key, so a later retry with the key gets that record
+and the transaction log agrees with the gateway once the gateway answers again.
+
+Known shortcomings: an unsettled movement the gateway has never heard of
+counts as not made after 30 s, so a request held up on its way to the gateway
+for longer would move money the log never records; and two captures of one
+authorization (or refunds of one payment) with different keys at the same
+moment can both pass the check here, so the gateway refuses the excess and
+this answers 503 rather than 422.
 """
 
 import logging
