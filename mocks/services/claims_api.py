@@ -93,10 +93,11 @@ class ClaimsAPI:
         if identity.not_found:
             raise Rejected("customer_id", claim.customer_id, "no such customer")
         checks = {"coverage_check": coverage_check, "identity_check": identity.check}
-        score, decision = await _fraud_score(calls, claim)
-        return self._new_claim(claim, checks, score, decision)
+        fraud = await _fraud_score(calls, claim)
+        return self._new_claim(claim, checks, fraud)
 
-    def _new_claim(self, claim: NewClaim, checks: dict, score, decision) -> Created:
+    def _new_claim(self, claim: NewClaim, checks: dict, fraud: dict) -> Created:
+        decision = fraud["decision"]
         review_reasons = [
             f"{check} deferred"
             for check, value in checks.items()
@@ -113,7 +114,8 @@ class ClaimsAPI:
             "status": status,
             **checks,
             "fraud_check": "deferred" if decision is None else "verified",
-            "fraud_score": score,
+            "fraud_score": fraud["score"],
+            **({"fraud_check_error": fraud["error"]} if decision is None else {}),
             "review_reasons": review_reasons,
             **claim.claim_fields(),
             "created_at": utc_timestamp(),
@@ -203,8 +205,8 @@ class ClaimsAPI:
         return payout
 
 
-async def _fraud_score(calls: DependencyCalls, claim: NewClaim) -> tuple:
-    """(score, decision), or (None, None) when fraud-detection could not answer.
+async def _fraud_score(calls: DependencyCalls, claim: NewClaim) -> dict:
+    """score and decision; both None, with the error, when fraud-detection failed.
 
     Without a score a claim is never approved unchecked: it goes to review.
     """
@@ -212,10 +214,10 @@ async def _fraud_score(calls: DependencyCalls, claim: NewClaim) -> tuple:
         fraud = await calls.call(
             "fraud-detection", "POST", "/score", claim.claim_fields()
         )
-        return fraud.field("score"), fraud.field("decision")
+        return {"score": fraud.field("score"), "decision": fraud.field("decision")}
     except DependencyFailed as failed:
         log.warning("claim sent to review without a fraud score: %s", failed)
-        return None, None
+        return {"score": None, "decision": None, "error": failed.reason}
 
 
 def _step(status: str) -> dict:

@@ -133,6 +133,7 @@ def test_fraud_detection_answering_5xx_sends_the_claim_to_review(launcher, fakes
     assert (claim["status"], claim["fraud_check"]) == ("under_review", "deferred")
     assert claim["review_reasons"] == ["fraud check unavailable"]
     assert claim["fraud_score"] is None
+    assert claim["fraud_check_error"] == "answered HTTP 500 to POST /score"
     assert _outcome(claims, "fraud-detection", "error") >= 1.0
     stored = httpx.get(f"{claims.url}/claims/{claim['claim_id']}").json()
     assert stored["status"] == "under_review"
@@ -171,6 +172,7 @@ def test_a_claim_scored_accept_by_fraud_detection_is_approved(launcher, fakes):
 
     assert (claim["status"], claim["fraud_check"]) == ("approved", "verified")
     assert (claim["fraud_score"], claim["review_reasons"]) == (0.1, [])
+    assert "fraud_check_error" not in claim
 
 
 def test_calls_carry_the_trace_and_name_the_caller(launcher, fakes):
