@@ -1,8 +1,9 @@
 """What one running service holds, and the spec each service module declares."""
 
+import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from fastapi import APIRouter, Request
@@ -54,6 +55,11 @@ class ServiceContext:
     store: Store
     dependencies: DependencyClient
     request_log: RequestLog
+    # Loops a service runs while it serves, such as a reconciler; see every().
+    _jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = field(
+        default_factory=list
+    )
+    _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: ServiceConfig, spec: ServiceSpec) -> "ServiceContext":
@@ -79,19 +85,46 @@ class ServiceContext:
         """The dependency calls of one request, carrying its trace context."""
         return self.dependencies.for_request(request.state.trace)
 
+    def every(
+        self, name: str, interval_s: float, job: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run job every interval_s while the service is up, from start() on.
+
+        A job that raises is logged and run again at the next interval.
+        """
+        self._jobs.append((name, interval_s, job))
+
     async def start(self) -> None:
         self.store.open()
         if self.spec.seed is not None:
             ensure_seeded(self.store, self.spec.seed, self.config.seed)
         self.request_log.open()
         await self.dependencies.start()
+        self._tasks = [
+            asyncio.create_task(_repeat(*job), name=job[0]) for job in self._jobs
+        ]
         log.info("%s %s started", self.service, self.config.version)
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.dependencies.close()
         self.request_log.close()
         self.store.close()
         log.info("%s stopped", self.service)
+
+
+async def _repeat(
+    name: str, interval_s: float, job: Callable[[], Awaitable[None]]
+) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed; it runs again in %s s", name, interval_s)
 
 
 def add_route(

@@ -5,6 +5,12 @@ with a different request is a conflict. Requests with one key are served one
 at a time, so two concurrent retries cannot both create. A request that fails
 (a refusal, or a dependency's 5xx) stores nothing, so a retry with the same key
 can still succeed.
+
+A create may leave a marker record (such as a money movement whose outcome is
+not known yet) and name it in Created.deletes, so that the marker goes in the
+same transaction as the record is written. settle() writes a record that was
+learnt later, outside the request that asked for it, under the same lock and
+the same final check.
 """
 
 import asyncio
@@ -30,6 +36,9 @@ class Created:
     record_id: str
     body: dict
     updates: tuple[tuple[str, str, dict], ...] = ()
+    # Records (kind, id) the creation makes obsolete, removed in the same
+    # transaction, such as the marker of an attempt whose outcome is now known.
+    deletes: tuple[tuple[str, str], ...] = ()
 
 
 class IdempotentCreates:
@@ -65,13 +74,52 @@ class IdempotentCreates:
                 # write lock this transaction holds makes the check final.
                 stored = self.store.idempotent_answer(self.scope, key)
                 if stored is not None:
+                    for kind, record_id in created.deletes:
+                        self.store.delete(kind, record_id)
                     return _replay(stored, fingerprint, key)
-                self.store.put(created.kind, created.record_id, created.body)
-                for kind, record_id, body in created.updates:
-                    self.store.put(kind, record_id, body)
-                answer = IdempotentAnswer(fingerprint, created.body)
-                self.store.put_idempotent_answer(self.scope, key, answer)
+                self._write(key, fingerprint, created)
             return created.body
+
+    async def settle(
+        self,
+        key: str,
+        request: dict,
+        marker: tuple[str, str, dict],
+        build: Callable[[], Created] | None,
+    ) -> str:
+        """Resolve the marker (kind, id, body) of an earlier attempt, once.
+
+        build makes the record the attempt turned out to create, and removes
+        the marker; None means it created nothing. Answers "recorded",
+        "forgotten" (nothing was made), "already" when a request with the key
+        or an earlier settle got there first, or "changed" when a newer
+        attempt rewrote the marker meanwhile (it is left for the next look).
+        """
+        kind, marker_id, seen = marker
+        async with self._hold(key):
+            with self.store.transaction():
+                now = self.store.get(kind, marker_id)
+                if now is None:
+                    return "already"
+                if now != seen:
+                    return "changed"
+                self.store.delete(kind, marker_id)
+                if self.store.idempotent_answer(self.scope, key) is not None:
+                    return "already"
+                if build is None:
+                    return "forgotten"
+                self._write(key, _fingerprint(request), build())
+                return "recorded"
+
+    def _write(self, key: str, fingerprint: str, created: Created) -> None:
+        """Inside a transaction: the record, its updates and the key's answer."""
+        self.store.put(created.kind, created.record_id, created.body)
+        for kind, record_id, body in created.updates:
+            self.store.put(kind, record_id, body)
+        for kind, record_id in created.deletes:
+            self.store.delete(kind, record_id)
+        answer = IdempotentAnswer(fingerprint, created.body)
+        self.store.put_idempotent_answer(self.scope, key, answer)
 
     @asynccontextmanager
     async def _hold(self, key: str) -> AsyncIterator[None]:

@@ -117,6 +117,11 @@ class Store:
             (kind, record_id, json.dumps(body)),
         )
 
+    def delete(self, kind: str, record_id: str) -> None:
+        self.db.execute(
+            "DELETE FROM records WHERE kind = ? AND id = ?", (kind, record_id)
+        )
+
     def put_many(self, kind: str, records: Iterable[tuple[str, dict]]) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO records (kind, id, body) VALUES (?, ?, ?)",

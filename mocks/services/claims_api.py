@@ -3,7 +3,10 @@
 Intake checks coverage with policy-api, the claimant with customer-api and the
 risk with fraud-detection. With the cache fallback on for policy-api or
 customer-api, intake answers from earlier look-ups, or defers the check and
-sends the claim to review instead of failing it. A claim is approved at intake
+sends the claim to review instead of failing it. When fraud-detection fails
+(down, too slow, a 5xx), the claim is still filed, never approved unchecked:
+it goes to review with fraud_check "deferred" and the reason "fraud check
+unavailable", and an adjuster decides it. A claim is approved at intake
 when every check passes; otherwise an adjuster approves or denies it (POST
 /claims/{id}/adjudication). An approved claim is paid out through payment-api.
 Every change of status is kept in the claim's history.
@@ -12,6 +15,7 @@ Intake may carry an idempotency_key: a retried intake with the same key and
 claim answers the claim already filed instead of filing a second one.
 """
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
@@ -31,7 +35,12 @@ from mocks.core.records import (
     numbered_id,
     utc_timestamp,
 )
-from mocks.errors import Conflict, Rejected
+from mocks.errors import Conflict, DependencyFailed, Rejected
+
+log = logging.getLogger(__name__)
+
+# Why a claim filed while fraud-detection could not score it awaits an adjuster.
+FRAUD_CHECK_UNAVAILABLE = "fraud check unavailable"
 
 
 class NewClaim(BaseModel):
@@ -83,20 +92,20 @@ class ClaimsAPI:
         )
         if identity.not_found:
             raise Rejected("customer_id", claim.customer_id, "no such customer")
-        fraud = await calls.call(
-            "fraud-detection", "POST", "/score", claim.claim_fields()
-        )
         checks = {"coverage_check": coverage_check, "identity_check": identity.check}
-        score, decision = fraud.field("score"), fraud.field("decision")
-        return self._new_claim(claim, checks, score, decision)
+        fraud = await _fraud_score(calls, claim)
+        return self._new_claim(claim, checks, fraud)
 
-    def _new_claim(self, claim: NewClaim, checks: dict, score, decision) -> Created:
+    def _new_claim(self, claim: NewClaim, checks: dict, fraud: dict) -> Created:
+        decision = fraud["decision"]
         review_reasons = [
             f"{check} deferred"
             for check, value in checks.items()
             if value == "deferred"
         ]
-        if decision != "accept":
+        if decision is None:
+            review_reasons.append(FRAUD_CHECK_UNAVAILABLE)
+        elif decision != "accept":
             review_reasons.append(f"fraud decision {decision}")
         claim_id = numbered_id("CLM", self.store.next_number("claims"))
         status = "under_review" if review_reasons else "approved"
@@ -104,7 +113,9 @@ class ClaimsAPI:
             "claim_id": claim_id,
             "status": status,
             **checks,
-            "fraud_score": score,
+            "fraud_check": "deferred" if decision is None else "verified",
+            "fraud_score": fraud["score"],
+            **({"fraud_check_error": fraud["error"]} if decision is None else {}),
             "review_reasons": review_reasons,
             **claim.claim_fields(),
             "created_at": utc_timestamp(),
@@ -192,6 +203,21 @@ class ClaimsAPI:
                 {**claim, "status": "paid", "payout": payout, "history": history},
             )
         return payout
+
+
+async def _fraud_score(calls: DependencyCalls, claim: NewClaim) -> dict:
+    """score and decision; both None, with the error, when fraud-detection failed.
+
+    Without a score a claim is never approved unchecked: it goes to review.
+    """
+    try:
+        fraud = await calls.call(
+            "fraud-detection", "POST", "/score", claim.claim_fields()
+        )
+        return {"score": fraud.field("score"), "decision": fraud.field("decision")}
+    except DependencyFailed as failed:
+        log.warning("claim sent to review without a fraud score: %s", failed)
+        return {"score": None, "decision": None, "error": failed.reason}
 
 
 def _step(status: str) -> dict:

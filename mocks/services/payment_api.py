@@ -14,21 +14,33 @@ Every money movement is written to the transaction log (GET /transactions) in
 the same SQLite transaction as its record; GET /reconciliation compares that
 log with the gateway's ledger.
 
-Known shortcomings: if the process dies after the gateway moved money but
-before the record is saved, the gateway holds a movement the log lacks until
-the client retries with the same key; and two captures of one authorization
-(or refunds of one payment) with different keys at the same moment can both
-pass the check here, so the gateway refuses the excess and this answers 503
-rather than 422.
+Before asking the gateway to move money, payment-api writes the attempt down
+(an unsettled movement: the request, its idempotency key and the gateway's
+key). The record made from the gateway's answer removes it in the same
+transaction. When the answer never comes (a timeout, a crash), a reconciler
+asks the gateway every second (POST /movements/search) which unsettled
+movements it made, and records those exactly as the answer would have, under
+the client's idempotency key, so a later retry with the key gets that record
+and the transaction log agrees with the gateway once the gateway answers again.
+
+Known shortcomings: an unsettled movement the gateway has never heard of
+counts as not made after 30 s, so a request held up on its way to the gateway
+for longer would move money the log never records; and two captures of one
+authorization (or refunds of one payment) with different keys at the same
+moment can both pass the check here, so the gateway refuses the excess and
+this answers 503 rather than 422.
 """
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mocks.core.context import ServiceContext, ServiceSpec, add_route
-from mocks.core.dependencies import DependencyCalls, Lookup
+from mocks.core.dependencies import Answer, DependencyCalls, Lookup
 from mocks.core.idempotency import Created, IdempotentCreates
 from mocks.core.records import (
     CLAIM_ID,
@@ -40,9 +52,20 @@ from mocks.core.records import (
     numbered_id,
     utc_timestamp,
 )
+from mocks.core.tracing import TraceContext
 from mocks.errors import DependencyFailed, Rejected
 
+log = logging.getLogger(__name__)
+
 _PAGE_LIMIT_MAX = 5000
+# Markers of money movements asked of the gateway whose outcome is not known yet.
+UNSETTLED = "unsettled_movements"
+# How often the reconciler asks the gateway about unsettled movements, and how
+# long one the gateway has never heard of is kept before it counts as not made.
+SETTLE_EVERY_S = 1.0
+FORGET_UNMADE_AFTER_S = 30.0
+# At most this many movements asked about in one search (the gateway's cap).
+_SEARCH_MAX = 500
 # The gateway's kinds of money movement, and the field naming each movement.
 GATEWAY_LEDGER = {
     "charges": "charge_id",
@@ -130,29 +153,39 @@ class PaymentAPI:
 
     async def _charge(self, calls: DependencyCalls, payment: NewPayment) -> Created:
         policy = await _policy_to_charge(calls, payment.policy_id)
-        answer = await calls.call(
-            "payment-gateway",
-            "POST",
-            "/charges",
+        request = payment.model_dump()
+        facts = {"policy_check": policy.check}
+        charge_id = await self._move(
+            "payments",
+            request,
+            facts,
+            "charges",
             {
                 "amount_cents": payment.amount_cents,
                 "reference": payment.policy_id,
                 "idempotency_key": f"payment:{payment.idempotency_key}",
             },
-            expect=(201,),
+            lambda payload: calls.call(
+                "payment-gateway", "POST", "/charges", payload, expect=(201,)
+            ),
         )
+        return self._paid(request, facts, charge_id)
+
+    def _paid(self, request: dict, facts: dict, charge_id: str) -> Created:
         payment_id = numbered_id("PAY", self.store.next_number("payments"))
         body = {
             "payment_id": payment_id,
-            **payment.model_dump(),
+            **request,
             "status": "captured",
-            "policy_check": policy.check,
-            "gateway_charge_id": answer.field("charge_id"),
+            "policy_check": facts["policy_check"],
+            "gateway_charge_id": charge_id,
             "refunded_cents": 0,
             "created_at": utc_timestamp(),
         }
         entry = self._log_entry("premium", body, "payment_id", "gateway_charge_id")
-        return Created("payments", payment_id, body, (entry,))
+        return Created(
+            "payments", payment_id, body, (entry,), _settles("payments", request)
+        )
 
     async def disburse(self, disbursement: NewDisbursement, request: Request) -> dict:
         calls = self.context.calls(request)
@@ -167,32 +200,46 @@ class PaymentAPI:
     ) -> Created:
         claim = await _claim_to_pay(calls, disbursement)
         payee = await _payee(calls, claim)
-        answer = await calls.call(
-            "payment-gateway",
-            "POST",
-            "/payouts",
+        request = disbursement.model_dump()
+        facts = {"customer_id": claim["customer_id"], "payee_check": payee.check}
+        payout_id = await self._move(
+            "disbursements",
+            request,
+            facts,
+            "payouts",
             {
                 "amount_cents": disbursement.amount_cents,
                 "reference": disbursement.claim_id,
                 "payee_name": payee.record["name"],
                 "idempotency_key": f"disbursement:{disbursement.idempotency_key}",
             },
-            expect=(201,),
+            lambda payload: calls.call(
+                "payment-gateway", "POST", "/payouts", payload, expect=(201,)
+            ),
         )
+        return self._disbursed(request, facts, payout_id)
+
+    def _disbursed(self, request: dict, facts: dict, payout_id: str) -> Created:
         disbursement_id = numbered_id("DSB", self.store.next_number("disbursements"))
         body = {
             "disbursement_id": disbursement_id,
-            **disbursement.model_dump(),
-            "customer_id": claim["customer_id"],
+            **request,
+            "customer_id": facts["customer_id"],
             "status": "paid",
-            "payee_check": payee.check,
-            "gateway_payout_id": answer.field("payout_id"),
+            "payee_check": facts["payee_check"],
+            "gateway_payout_id": payout_id,
             "created_at": utc_timestamp(),
         }
         entry = self._log_entry(
             "disbursement", body, "disbursement_id", "gateway_payout_id"
         )
-        return Created("disbursements", disbursement_id, body, (entry,))
+        return Created(
+            "disbursements",
+            disbursement_id,
+            body,
+            (entry,),
+            _settles("disbursements", request),
+        )
 
     async def authorize(self, held: NewAuthorization, request: Request) -> dict:
         calls = self.context.calls(request)
@@ -241,30 +288,37 @@ class PaymentAPI:
                     capture.amount_cents,
                     f"at most the {left} cents still held by {authorization_id}",
                 )
-            answer = await calls.call(
-                "payment-gateway",
-                "POST",
-                f"/authorizations/{held['gateway_authorization_id']}/captures",
+            capture_id = await self._move(
+                "captures",
+                fields,
+                {},
+                "captures",
                 {
                     "amount_cents": capture.amount_cents,
                     "idempotency_key": f"capture:{capture.idempotency_key}",
                 },
-                expect=(201,),
+                lambda payload: calls.call(
+                    "payment-gateway",
+                    "POST",
+                    f"/authorizations/{held['gateway_authorization_id']}/captures",
+                    payload,
+                    expect=(201,),
+                ),
             )
-            return self._captured(held, capture, answer.field("capture_id"))
+            return self._captured(fields, {}, capture_id)
 
         return await self.captures.run(capture.idempotency_key, fields, create)
 
-    def _captured(self, held: dict, capture: "NewCapture", charge_id) -> Created:
+    def _captured(self, request: dict, facts: dict, charge_id: str) -> Created:
         # Read again: another capture of the same authorization may have
         # landed while the gateway was answering this one.
-        held = self.store.get("authorizations", held["authorization_id"])
+        held = self.store.get("authorizations", request["authorization_id"])
         payment_id = numbered_id("PAY", self.store.next_number("payments"))
         body = {
             "payment_id": payment_id,
             "policy_id": held["policy_id"],
-            "amount_cents": capture.amount_cents,
-            "idempotency_key": capture.idempotency_key,
+            "amount_cents": request["amount_cents"],
+            "idempotency_key": request["idempotency_key"],
             "authorization_id": held["authorization_id"],
             "status": "captured",
             "policy_check": held["policy_check"],
@@ -272,11 +326,13 @@ class PaymentAPI:
             "refunded_cents": 0,
             "created_at": utc_timestamp(),
         }
-        captured = held["captured_cents"] + capture.amount_cents
+        captured = held["captured_cents"] + request["amount_cents"]
         changed = {**held, "captured_cents": captured}
         entry = self._log_entry("capture", body, "payment_id", "gateway_charge_id")
         updates = (("authorizations", held["authorization_id"], changed), entry)
-        return Created("payments", payment_id, body, updates)
+        return Created(
+            "payments", payment_id, body, updates, _settles("captures", request)
+        )
 
     async def refund(self, refund: NewRefund, request: Request) -> dict:
         calls = self.context.calls(request)
@@ -284,40 +340,150 @@ class PaymentAPI:
         async def create() -> Created:
             paid = await self.get_payment(refund.payment_id)
             _check_refundable(paid, refund)
-            answer = await calls.call(
-                "payment-gateway",
-                "POST",
-                "/refunds",
+            refund_id = await self._move(
+                "refunds",
+                refund.model_dump(),
+                {},
+                "refunds",
                 {
                     "charge_id": paid["gateway_charge_id"],
                     "amount_cents": refund.amount_cents,
                     "reference": refund.payment_id,
                     "idempotency_key": f"refund:{refund.idempotency_key}",
                 },
-                expect=(201,),
+                lambda payload: calls.call(
+                    "payment-gateway", "POST", "/refunds", payload, expect=(201,)
+                ),
             )
-            return self._refunded(refund, answer.field("refund_id"))
+            return self._refunded(refund.model_dump(), {}, refund_id)
 
         return await self.refunds.run(
             refund.idempotency_key, refund.model_dump(), create
         )
 
-    def _refunded(self, refund: "NewRefund", gateway_refund_id) -> Created:
-        paid = self.store.get("payments", refund.payment_id)
+    def _refunded(self, request: dict, facts: dict, gateway_refund_id: str) -> Created:
+        paid = self.store.get("payments", request["payment_id"])
         refund_id = numbered_id("RFD", self.store.next_number("refunds"))
         body = {
             "refund_id": refund_id,
-            **refund.model_dump(),
+            **request,
             "policy_id": paid["policy_id"],
             "status": "refunded",
             "gateway_refund_id": gateway_refund_id,
             "created_at": utc_timestamp(),
         }
-        refunded = paid.get("refunded_cents", 0) + refund.amount_cents
+        refunded = paid.get("refunded_cents", 0) + request["amount_cents"]
         changed = {**paid, "refunded_cents": refunded}
         entry = self._log_entry("refund", body, "refund_id", "gateway_refund_id")
-        updates = (("payments", refund.payment_id, changed), entry)
-        return Created("refunds", refund_id, body, updates)
+        updates = (("payments", request["payment_id"], changed), entry)
+        return Created(
+            "refunds", refund_id, body, updates, _settles("refunds", request)
+        )
+
+    async def _move(
+        self,
+        scope: str,
+        request: dict,
+        facts: dict,
+        gateway_kind: str,
+        payload: dict,
+        call: Callable[[dict], Awaitable[Answer]],
+    ) -> str:
+        """Ask the gateway to move money; the gateway's ID of the movement.
+
+        The attempt is written down first, so that if its outcome is never
+        heard (a timeout, a crash) the reconciler can ask the gateway for it by
+        idempotency key and record what was made. The record that the caller
+        builds from the answer removes the marker in its own transaction.
+        """
+        self.store.put(
+            UNSETTLED,
+            _marker_id(scope, request["idempotency_key"]),
+            {
+                "scope": scope,
+                "key": request["idempotency_key"],
+                "request": request,
+                "facts": facts,
+                "gateway_kind": gateway_kind,
+                "gateway_key": payload["idempotency_key"],
+                "since": time.time(),
+            },
+        )
+        answer = await call(payload)
+        return answer.field(GATEWAY_LEDGER[gateway_kind])
+
+    async def _search(self, calls: DependencyCalls, markers: list[dict]) -> Answer:
+        return await calls.call(
+            "payment-gateway",
+            "POST",
+            "/movements/search",
+            {
+                "movements": [
+                    {"kind": m["gateway_kind"], "idempotency_key": m["gateway_key"]}
+                    for m in markers
+                ]
+            },
+            # One search a tick: a retried search would only add load on a
+            # gateway that is already slow; the next tick asks again.
+            idempotent=False,
+        )
+
+    def _builders(self) -> dict[str, tuple[IdempotentCreates, Callable]]:
+        return {
+            "payments": (self.payments, self._paid),
+            "disbursements": (self.disbursements, self._disbursed),
+            "captures": (self.captures, self._captured),
+            "refunds": (self.refunds, self._refunded),
+        }
+
+    async def settle_movements(self) -> dict[str, int]:
+        """Ask the gateway about every unsettled movement; record those it made.
+
+        A movement the gateway never heard of stays unsettled until it is
+        FORGET_UNMADE_AFTER_S old (a request slowed on its way may still land),
+        then counts as not made. Answers how many markers ended which way.
+        """
+        markers = [body for _, body in self.store.page(UNSETTLED, "", _SEARCH_MAX)]
+        outcomes: dict[str, int] = {}
+        if not markers:
+            return outcomes
+        calls = self.context.dependencies.for_request(
+            TraceContext.from_traceparent(None)
+        )
+        try:
+            answer = await self._search(calls, markers)
+        except DependencyFailed as failed:
+            log.warning(
+                "%s unsettled movement(s) wait: cannot ask the gateway: %s",
+                len(markers),
+                failed,
+            )
+            return {"waiting": len(markers)}
+        made = {
+            (found["kind"], found["idempotency_key"]): found["movement"]
+            for found in answer.field("found")
+        }
+        builders = self._builders()
+        for marker in markers:
+            creates, build = builders[marker["scope"]]
+            movement = made.get((marker["gateway_kind"], marker["gateway_key"]))
+            if movement is not None:
+                gateway_id = movement[GATEWAY_LEDGER[marker["gateway_kind"]]]
+                made_it = _settled_by(build, marker, gateway_id)
+            elif time.time() - marker["since"] >= FORGET_UNMADE_AFTER_S:
+                made_it = None
+            else:
+                continue
+            outcome = await creates.settle(
+                marker["key"],
+                marker["request"],
+                (UNSETTLED, _marker_id(marker["scope"], marker["key"]), marker),
+                made_it,
+            )
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcomes.get("recorded") or outcomes.get("forgotten"):
+            log.info("unsettled movements settled: %s", outcomes)
+        return outcomes
 
     def _log_entry(
         self, kind: str, body: dict, id_field: str, gateway_field: str
@@ -373,6 +539,21 @@ class PaymentAPI:
     async def get_disbursement(self, disbursement_id: str) -> dict:
         record = self.store.get("disbursements", disbursement_id)
         return found(record, "disbursement", disbursement_id)
+
+
+def _marker_id(scope: str, key: str) -> str:
+    return f"{scope}:{key}"
+
+
+def _settles(scope: str, request: dict) -> tuple[tuple[str, str], ...]:
+    """The marker a movement's record removes: its outcome is known now."""
+    return ((UNSETTLED, _marker_id(scope, request["idempotency_key"])),)
+
+
+def _settled_by(
+    build: Callable, marker: dict, gateway_id: str
+) -> Callable[[], Created]:
+    return lambda: build(marker["request"], marker["facts"], gateway_id)
 
 
 def _check_refundable(paid: dict, refund: NewRefund) -> None:
@@ -471,6 +652,7 @@ async def _payee(calls: DependencyCalls, claim: dict) -> Lookup:
 
 def routes(context: ServiceContext) -> APIRouter:
     api = PaymentAPI(context)
+    context.every("settling unsettled movements", SETTLE_EVERY_S, api.settle_movements)
     router = APIRouter()
     add_route(
         router, "POST", "/payment-methods/verify", api.verify_method, 200, (422, 503)

@@ -2,7 +2,9 @@
 
 Charges, authorizations, captures, refunds and payouts are idempotent on
 idempotency_key and kept in SQLite, so the gateway's records are the record of
-what money moved: GET /ledger pages through them for reconciliation. Tokens
+what money moved: GET /ledger pages through them for reconciliation, and POST
+/movements/search tells a caller whose call timed out whether the movement it
+asked for, by idempotency key, happened (and which it was). Tokens
 that start with "tok_refused" stand for payment methods the gateway refuses.
 """
 
@@ -27,6 +29,7 @@ _REFUSED_TOKEN_PREFIX = "tok_refused"
 # Kinds of gateway record that move money, and which way it goes.
 MOVEMENTS = {"charges": "in", "captures": "in", "refunds": "out", "payouts": "out"}
 _LEDGER_PAGE_MAX = 5000
+_SEARCH_MAX = 500
 _REFERENCE = Field(min_length=1, max_length=64)
 
 
@@ -72,6 +75,19 @@ class Payout(BaseModel):
     reference: str = _REFERENCE
     payee_name: str = Field(min_length=1, max_length=200)
     idempotency_key: IdempotencyKey
+
+
+class MovementKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["charges", "captures", "refunds", "payouts"]
+    idempotency_key: IdempotencyKey
+
+
+class MovementSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    movements: list[MovementKey] = Field(min_length=1, max_length=_SEARCH_MAX)
 
 
 class PaymentGateway:
@@ -186,6 +202,17 @@ class PaymentGateway:
         record = self.store.get("authorizations", authorization_id)
         return found(record, "authorization", authorization_id)
 
+    async def search(self, search: MovementSearch) -> dict:
+        """Which of the movements asked for by idempotency key were made."""
+        found, missing = [], []
+        for wanted in search.movements:
+            made = self.store.idempotent_answer(wanted.kind, wanted.idempotency_key)
+            if made is None:
+                missing.append(wanted.model_dump())
+            else:
+                found.append({**wanted.model_dump(), "movement": made.body})
+        return {"found": found, "missing": missing}
+
     async def ledger(
         self,
         kind: Literal["charges", "captures", "refunds", "payouts"],
@@ -233,6 +260,7 @@ def routes(context: ServiceContext) -> APIRouter:
         (404,),
     )
     add_route(router, "GET", "/ledger/{kind}", gateway.ledger, 200, (422,))
+    add_route(router, "POST", "/movements/search", gateway.search, 200, (422,))
     return router
 
 

@@ -112,14 +112,67 @@ def test_a_dependency_that_refuses_connections_is_a_503_counted_as_error(
 
 
 def test_a_dependency_answering_5xx_is_a_503_counted_as_error(launcher, fakes, fake):
+    broken = fake({("GET", "/policies/POL-000001"): (500, {"error": "boom"})})
+    claims = _claims_api(launcher, _urls(fakes, **{"policy-api": broken.url}))
+
+    answer = httpx.post(f"{claims.url}/claims", json=CLAIM, timeout=10)
+
+    assert answer.status_code == 503
+    assert answer.json()["reason"] == "answered HTTP 500 to GET /policies/POL-000001"
+    assert _outcome(claims, "policy-api", "error") == 1.0
+
+
+def test_fraud_detection_answering_5xx_sends_the_claim_to_review(launcher, fakes, fake):
     broken = fake({("POST", "/score"): (500, {"error": "boom"})})
     claims = _claims_api(launcher, _urls(fakes, **{"fraud-detection": broken.url}))
 
     answer = httpx.post(f"{claims.url}/claims", json=CLAIM, timeout=10)
 
-    assert answer.status_code == 503
-    assert answer.json()["reason"] == "answered HTTP 500 to POST /score"
-    assert _outcome(claims, "fraud-detection", "error") == 1.0
+    assert answer.status_code == 201
+    claim = answer.json()
+    assert (claim["status"], claim["fraud_check"]) == ("under_review", "deferred")
+    assert claim["review_reasons"] == ["fraud check unavailable"]
+    assert claim["fraud_score"] is None
+    assert claim["fraud_check_error"] == "answered HTTP 500 to POST /score"
+    assert _outcome(claims, "fraud-detection", "error") >= 1.0
+    stored = httpx.get(f"{claims.url}/claims/{claim['claim_id']}").json()
+    assert stored["status"] == "under_review"
+
+
+def test_with_fraud_detection_down_a_claim_is_kept_once_and_adjudicated(
+    launcher, fakes
+):
+    down = f"http://127.0.0.1:{free_port()}"
+    claims = _claims_api(launcher, _urls(fakes, **{"fraud-detection": down}))
+    keyed = {**CLAIM, "idempotency_key": "intake-fraud-down-1"}
+
+    first = httpx.post(f"{claims.url}/claims", json=keyed, timeout=10)
+    retried = httpx.post(f"{claims.url}/claims", json=keyed, timeout=10)
+
+    assert (first.status_code, retried.status_code) == (201, 201)
+    assert retried.json() == first.json()
+    assert first.json()["review_reasons"] == ["fraud check unavailable"]
+    decided = httpx.post(
+        f"{claims.url}/claims/{first.json()['claim_id']}/adjudication",
+        json={"decision": "deny", "reason": "fraud check done by hand: staged"},
+        timeout=10,
+    )
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "denied"
+    assert (
+        claims.metric("http_requests_total", route="/claims", method="POST", code="201")
+        == 2.0
+    )
+
+
+def test_a_claim_scored_accept_by_fraud_detection_is_approved(launcher, fakes):
+    claims = _claims_api(launcher, _urls(fakes))
+
+    claim = httpx.post(f"{claims.url}/claims", json=CLAIM, timeout=10).json()
+
+    assert (claim["status"], claim["fraud_check"]) == ("approved", "verified")
+    assert (claim["fraud_score"], claim["review_reasons"]) == (0.1, [])
+    assert "fraud_check_error" not in claim
 
 
 def test_calls_carry_the_trace_and_name_the_caller(launcher, fakes):

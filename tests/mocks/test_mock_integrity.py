@@ -3,6 +3,7 @@
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -22,6 +23,8 @@ from harness.integrity import (
 )
 
 TODAY = date.today().isoformat()
+# Long enough for payment-api's reconciler, which looks every second, to act.
+RECONCILER_TICKS_S = 2.5
 
 
 def _claim(number: int) -> dict:
@@ -133,6 +136,35 @@ def test_a_planted_double_charge_breaks_keys_charged_once_and_the_ledger(money):
     assert not ledger.held
     assert ledger.examples == [
         {"gateway_id": "CH-900001", "problem": "not in the transaction log"}
+    ]
+
+
+def test_a_charge_payment_api_never_asked_for_stays_out_of_its_log(money):
+    """The reconciler settles only attempts payment-api wrote down: it does not
+    adopt whatever the gateway holds, so a charge really missing from the log
+    keeps breaking ledger_reconciles."""
+    gateway = money["estate"]["payment-gateway"].url
+    charged = httpx.post(
+        f"{gateway}/charges",
+        json={
+            "amount_cents": 1234,
+            "reference": "POL-000001",
+            "idempotency_key": "payment:never-asked-1",
+        },
+        timeout=10,
+    )
+    assert charged.status_code == 201
+    charge_id = charged.json()["charge_id"]
+    gateway_db = money["data"] / "payment-gateway.sqlite3"
+    nothing = ("SELECT 1", ())
+    repair = ("DELETE FROM records WHERE kind = 'charges' AND id = ?", (charge_id,))
+    with _planted(gateway_db, nothing, repair):
+        time.sleep(RECONCILER_TICKS_S)
+        ledger = ledger_reconciles(_records(money["estate"]))
+
+    assert not ledger.held
+    assert ledger.examples == [
+        {"gateway_id": charge_id, "problem": "not in the transaction log"}
     ]
 
 

@@ -78,6 +78,7 @@ ROUTES = {
         ("POST", "/refunds"): {201, 404, 409, 422},
         ("GET", "/authorizations/{authorization_id}"): {200, 404},
         ("GET", "/ledger/{kind}"): {200, 422},
+        ("POST", "/movements/search"): {200, 422},
     },
     "fraud-detection": {("POST", "/score"): {200, 422}},
 }

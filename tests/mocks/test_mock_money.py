@@ -1,6 +1,7 @@
 """Money: every movement once per idempotency key, however it is retried."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -39,6 +40,10 @@ def _gateway_count(estate, kind: str) -> int:
 
 def _post(estate, path: str, body: dict) -> httpx.Response:
     return httpx.post(f"{estate['payment-api'].url}{path}", json=body, timeout=10)
+
+
+def _post_to(estate, service: str, path: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{estate[service].url}{path}", json=body, timeout=10)
 
 
 def _paid(estate, number: int, key: str, amount_cents: int = 5_000) -> dict:
@@ -257,3 +262,136 @@ def test_the_money_these_tests_moved_is_charged_once_and_reconciles(estate):
 
     assert keys_charged_once(records).held
     assert ledger_reconciles(records).held
+
+
+SETTLE_WITHIN_S = 10.0  # the reconciler looks every second; this bounds a slow run
+
+
+def _payment_api_with_gateway(launcher, fake, gateway, timeout_s: float = 1.0):
+    policy = {"policy_id": "POL-000001", "status": "active", "coverage_cents": 10**7}
+    policies = fake({("GET", "/policies/POL-000001"): (200, policy)})
+    others = fake()
+    return launcher.start(
+        service_config(
+            "payment-api",
+            launcher.run_dir,
+            {
+                "policy-api": policies.url,
+                "claims-api": others.url,
+                "customer-api": others.url,
+                "payment-gateway": gateway.url,
+            },
+            timeout_s=timeout_s,
+        )
+    )
+
+
+def _unsettled(payment_api) -> list[dict]:
+    return httpx.get(
+        f"{payment_api.url}/admin/integrity/records/unsettled_movements",
+        headers=ADMIN_HEADERS,
+    ).json()["records"]
+
+
+def _log(payment_api) -> list[dict]:
+    return httpx.get(f"{payment_api.url}/transactions").json()["transactions"]
+
+
+def _wait_for(condition, within_s: float = SETTLE_WITHIN_S):
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    return condition()
+
+
+def test_a_charge_whose_answer_came_too_late_is_learnt_from_the_gateway(launcher, fake):
+    charge = {
+        "charge_id": "CH-000501",
+        "amount_cents": 900,
+        "reference": "POL-000001",
+        "idempotency_key": "payment:late-1",
+        "status": "captured",
+    }
+    found = {
+        "found": [
+            {"kind": "charges", "idempotency_key": "payment:late-1", "movement": charge}
+        ],
+        "missing": [],
+    }
+    gateway = fake(
+        {
+            ("POST", "/charges"): (201, charge),
+            ("POST", "/movements/search"): (200, found),
+        },
+        delay_s=1.0,
+    )
+    payment_api = _payment_api_with_gateway(launcher, fake, gateway, timeout_s=0.3)
+    body = {"policy_id": "POL-000001", "amount_cents": 900, "idempotency_key": "late-1"}
+
+    timed_out = httpx.post(f"{payment_api.url}/payments", json=body, timeout=10)
+    assert timed_out.status_code == 503
+    assert [m["key"] for m in _unsettled(payment_api)] == ["late-1"]
+    gateway.delay_s = 0.0  # the gateway answers in time again
+
+    logged = _wait_for(lambda: _log(payment_api))
+    assert [(e["gateway_id"], e["amount_cents"]) for e in logged] == [
+        ("CH-000501", 900)
+    ]
+    assert _unsettled(payment_api) == []
+    charges_asked = gateway.paths("POST").count("/charges")
+    retried = httpx.post(f"{payment_api.url}/payments", json=body, timeout=10)
+    assert retried.status_code == 201
+    assert retried.json()["gateway_charge_id"] == "CH-000501"
+    assert gateway.paths("POST").count("/charges") == charges_asked
+    assert len(_log(payment_api)) == 1
+
+
+def test_a_charge_the_gateway_never_made_stays_unsettled_until_a_retry(launcher, fake):
+    nothing = {"found": [], "missing": [{"kind": "charges", "idempotency_key": "x"}]}
+    gateway = fake(
+        {
+            ("POST", "/charges"): (502, {"error": "bad_gateway"}),
+            ("POST", "/movements/search"): (200, nothing),
+        }
+    )
+    payment_api = _payment_api_with_gateway(launcher, fake, gateway)
+    body = {"policy_id": "POL-000001", "amount_cents": 700, "idempotency_key": "n-1"}
+
+    assert httpx.post(f"{payment_api.url}/payments", json=body).status_code == 503
+    assert _wait_for(lambda: "/movements/search" in gateway.paths("POST"))
+    assert _log(payment_api) == []
+    assert [m["key"] for m in _unsettled(payment_api)] == ["n-1"]
+
+    gateway.answers[("POST", "/charges")] = (201, {"charge_id": "CH-000777"})
+    retried = httpx.post(f"{payment_api.url}/payments", json=body, timeout=10)
+
+    assert retried.status_code == 201
+    assert _unsettled(payment_api) == []
+    assert [e["gateway_id"] for e in _log(payment_api)] == ["CH-000777"]
+
+
+def test_the_gateway_finds_movements_by_idempotency_key(estate):
+    paid = _paid(estate, 3, "search-1", amount_cents=4_200)
+    search = _post_to(
+        estate,
+        "payment-gateway",
+        "/movements/search",
+        {
+            "movements": [
+                {"kind": "charges", "idempotency_key": "payment:search-1"},
+                {"kind": "payouts", "idempotency_key": "payment:search-1"},
+            ]
+        },
+    )
+
+    assert search.status_code == 200
+    [found] = search.json()["found"]
+    assert found["movement"]["charge_id"] == paid["gateway_charge_id"]
+    assert search.json()["missing"] == [
+        {"kind": "payouts", "idempotency_key": "payment:search-1"}
+    ]
+    empty = _post_to(estate, "payment-gateway", "/movements/search", {"movements": []})
+    assert empty.status_code == 422

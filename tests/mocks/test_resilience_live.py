@@ -79,14 +79,18 @@ def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(claims, 
     assert changed.status_code == 200, changed.text
     fraud.answers[SCORE] = (500, {"error": "down"})
 
-    failed = [_file(claims).status_code for _ in range(2)]
+    failed = [_file(claims) for _ in range(2)]
     assert _breaker_state(claims, "fraud-detection") == "open"
     opened_at = time.monotonic()
     refused = _file(claims)
 
-    assert failed == [503, 503]
-    assert refused.status_code == 503
-    assert refused.json()["reason"] == "not called: circuit breaker is open"
+    # Intake sends a claim it cannot score to review rather than failing it.
+    assert [f.json()["fraud_check_error"] for f in failed] == [
+        "answered HTTP 500 to POST /score"
+    ] * 2
+    assert refused.status_code == 201
+    assert refused.json()["status"] == "under_review"
+    assert refused.json()["fraud_check_error"] == "not called: circuit breaker is open"
     assert len(fraud.paths("POST")) == 2
     assert (
         claims.metric(
@@ -104,7 +108,7 @@ def test_the_breaker_opens_on_failures_refuses_at_once_and_closes_after(claims, 
     assert time.monotonic() - opened_at >= OPEN_S - TIMING_TOLERANCE_S
     assert _breaker_state(claims, "fraud-detection") == "half_open"
 
-    assert _file(claims).status_code == 201
+    assert _file(claims).json()["fraud_check"] == "verified"
     assert _breaker_state(claims, "fraud-detection") == "closed"
     listed = httpx.get(f"{claims.url}/admin/dependencies", headers=ADMIN_HEADERS).json()
     assert listed["fraud-detection"]["state"]["breaker"]["state"] == "closed"
@@ -172,8 +176,8 @@ def test_calls_beyond_the_bulkhead_are_refused_at_once(launcher, fakes, fake):
     elapsed_s = time.monotonic() - started
     held.join()
 
-    assert refused.status_code == 503
-    assert "bulkhead full" in refused.json()["reason"]
+    assert refused.status_code == 201
+    assert "bulkhead full" in refused.json()["fraud_check_error"]
     # Refused at once: well before the held call's 1.5 s answer.
     assert elapsed_s < 0.5
     assert (
