@@ -302,10 +302,18 @@ def _app_fields(kind: str) -> tuple[dict, list[str]]:
         names = fault_schema.PROCESS_KINDS[kind]
         return {name: _PROCESS_FIELDS[name] for name in names}, []
     names = [n for n in mock._ALLOWED[mock.FaultKind(kind)] if n != "duration_s"]
-    fields = {
-        name: _MOCK_FIELDS.get((kind, name), _MOCK_FIELDS.get(name)) for name in names
-    }
+    fields = {name: _mock_field(kind, name) for name in names}
     return fields, [n for n in names if n in _MOCK_REQUIRED.get(kind, ())]
+
+
+def _mock_field(kind: str, name: str) -> dict:
+    for key in ((kind, name), name):
+        if key in _MOCK_FIELDS:
+            return _MOCK_FIELDS[key]
+    raise LookupError(
+        f"the mock accepts field {name!r} of {kind} faults, "
+        "which the experiment schema does not describe"
+    )
 
 
 _PROCESS_FIELDS = {
