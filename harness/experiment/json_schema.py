@@ -130,6 +130,11 @@ def _declared(description: str, where: str) -> dict:
     }
 
 
+def _is(field: str, value: Any) -> dict:
+    """A condition for if: the field is present and has this value."""
+    return {"properties": {field: {"const": value}}, "required": [field]}
+
+
 def _boolean(description: str, default: bool | None = None) -> dict:
     shape: dict[str, Any] = {"type": "boolean"}
     if default is not None:
@@ -236,7 +241,7 @@ def _faults() -> dict:
         "required": ["kind"],
         "allOf": [
             {
-                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "if": _is("kind", kind),
                 "then": _fault_kind(kind),
             }
             for kind in kinds
@@ -555,24 +560,8 @@ def _alert() -> dict:
     assert tuple(properties) == schema.ALERT_FIELDS, "alert fields drifted"
     shape = _closed(properties, ["name"])
     shape["allOf"] = [
-        {
-            "if": {
-                "required": ["inhibited"],
-                "properties": {"inhibited": {"const": True}},
-            },
-            "then": {
-                "not": {"required": ["fires"], "properties": {"fires": {"const": True}}}
-            },
-        },
-        {
-            "if": {"required": ["fires"], "properties": {"fires": {"const": False}}},
-            "then": {
-                "not": {
-                    "required": ["resolves"],
-                    "properties": {"resolves": {"const": True}},
-                }
-            },
-        },
+        {"if": _is("inhibited", True), "then": {"not": _is("fires", True)}},
+        {"if": _is("fires", False), "then": {"not": _is("resolves", True)}},
     ]
     return shape
 
@@ -675,11 +664,14 @@ def _slo_state() -> dict:
     )
     shape["allOf"] = [
         {
-            "if": {"properties": {"state": {"const": "held"}}, "required": ["state"]},
+            "if": _is("state", "held"),
             "then": {
                 "not": {"anyOf": [{"required": ["within_s"]}, {"required": ["hold_s"]}]}
             },
-            "else": {"required": ["within_s"]},
-        }
+        },
+        {
+            "if": _is("state", "breached_and_recovered"),
+            "then": {"required": ["within_s"]},
+        },
     ]
     return shape

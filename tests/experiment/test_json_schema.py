@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 from harness.config import load_estate
 from harness.errors import ConfigError
@@ -104,8 +105,16 @@ def loader_verdict(tmp_path: Path, doc: dict, estate) -> str | None:
 
 
 def schema_verdict(validator, doc: dict) -> str | None:
-    error = next(iter(sorted(validator.iter_errors(doc), key=str)), None)
+    """None when the schema accepts the document, else where and why not."""
+    error = best_match(validator.iter_errors(doc))
     return None if error is None else f"{error.json_path}: {error.message}"
+
+
+def same_place(loader_message: str, schema_message: str) -> bool:
+    """Both point at one field, or one at the object holding the other's field."""
+    field = re.search(r"field '([^']+)'", loader_message).group(1)
+    path = schema_message.split(": ", 1)[0].removeprefix("$").removeprefix(".")
+    return field.startswith(path) or path.startswith(field)
 
 
 def test_the_published_file_is_what_the_generator_produces():
@@ -312,8 +321,12 @@ BAD = [
 def test_bad_documents_are_refused_by_both(name, make, tmp_path, estate, validator):
     doc = make()
 
-    assert loader_verdict(tmp_path, doc, estate) is not None, "the loader accepted it"
-    assert schema_verdict(validator, doc) is not None, "the schema accepted it"
+    loader_message = loader_verdict(tmp_path, doc, estate)
+    schema_message = schema_verdict(validator, doc)
+
+    assert loader_message is not None, "the loader accepted it"
+    assert schema_message is not None, "the schema accepted it"
+    assert same_place(loader_message, schema_message), (loader_message, schema_message)
 
 
 # -- field names -------------------------------------------------------------
