@@ -527,11 +527,19 @@ def _expect() -> dict:
     accepted = (*schema.EXPECTATIONS, "quiet_steady_state")
     assert sorted(properties) == sorted(accepted), "expectations drifted"
     shape = _closed(properties)
-    shape["description"] = (
-        "What must be observed; at least one expectation (the loader refuses "
-        "a block that expects nothing)."
-    )
+    # An experiment that expects nothing would pass whatever happened.
+    shape["anyOf"] = [_expects(key, properties[key]) for key in schema.EXPECTATIONS]
+    shape["description"] = "What must be observed: at least one expectation."
     return shape
+
+
+def _expects(key: str, field: dict) -> dict:
+    """The condition under which an expectation field expects something."""
+    if field.get("type") == "array":
+        return {"required": [key], "properties": {key: {"minItems": 1}}}
+    if field.get("type") == "boolean":
+        return _is(key, True)
+    return {"required": [key]}
 
 
 def _alert() -> dict:

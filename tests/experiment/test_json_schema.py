@@ -293,6 +293,10 @@ BAD = [
         "breached-without-within",
         lambda: change(full(), "expect.slos.0.state", "breached_and_recovered"),
     ),
+    (
+        "expects-nothing",
+        lambda: change(full(), "expect", {"alerts": [], "no_alerts": False}),
+    ),
     # missing required fields
     *(
         (f"missing-{key}", lambda key=key: change(full(), key, DELETE))
