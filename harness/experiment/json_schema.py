@@ -26,7 +26,6 @@ from harness.load.settings import (
 )
 from mocks.core import fault_kinds as mock
 
-SCHEMA_ID = "https://resilience-harness.invalid/experiment.schema.json"
 SLUG_PATTERN = "^[a-z0-9-]+$"
 NON_BLANK = "\\S"
 MAX_PHASE_S = schema.MAX_PHASE_S
@@ -51,10 +50,9 @@ def experiment_schema() -> dict:
         "halt": _halt(),
         "expect": _expect(),
     }
-    assert tuple(properties) == schema.TOP_FIELDS, "top-level fields drifted"
+    _same_fields(properties, schema.TOP_FIELDS, "the top level")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         "title": "Resilience experiment",
         "description": (
             "One experiment file of experiments/. Names of routes, services, SLOs, "
@@ -74,6 +72,15 @@ def render() -> str:
 
 
 # -- building blocks ---------------------------------------------------------
+
+
+def _same_fields(described, accepted, where: str) -> None:
+    """Refuse to build a schema whose fields differ from what the loader accepts."""
+    if tuple(described) != tuple(accepted):
+        raise LookupError(
+            f"the schema of {where} describes {', '.join(described)}; "
+            f"the loader accepts {', '.join(accepted)}"
+        )
 
 
 def _closed(properties: dict, required: list[str] | tuple = ()) -> dict:
@@ -198,7 +205,7 @@ def _load() -> dict:
             default=0,
         ),
     }
-    assert tuple(properties) == LOAD_FIELDS, "load fields drifted"
+    _same_fields(properties, LOAD_FIELDS, "load")
     shape = _closed(properties)
     shape["allOf"] = [
         {"oneOf": [{"required": ["journey"]}, {"required": ["journeys"]}]},
@@ -492,7 +499,7 @@ def _halt() -> dict:
             halt.MAX_AFTER_S,
         ),
     }
-    assert tuple(properties) == halt.KINDS, "halt kinds drifted"
+    _same_fields(properties, halt.KINDS, "a halt entry")
     entry = _closed(properties)
     entry.update(minProperties=1, maxProperties=1)
     return _list_of(entry, "Conditions that stop the run and roll back.")
@@ -525,7 +532,7 @@ def _expect() -> dict:
         ),
     }
     accepted = (*schema.EXPECTATIONS, "quiet_steady_state")
-    assert sorted(properties) == sorted(accepted), "expectations drifted"
+    _same_fields(sorted(properties), sorted(accepted), "expect")
     shape = _closed(properties)
     # An experiment that expects nothing would pass whatever happened.
     shape["anyOf"] = [_expects(key, properties[key]) for key in schema.EXPECTATIONS]
@@ -565,7 +572,7 @@ def _alert() -> dict:
             "oneOf": [{"type": "array", "items": {"type": "string"}}, strings],
         },
     }
-    assert tuple(properties) == schema.ALERT_FIELDS, "alert fields drifted"
+    _same_fields(properties, schema.ALERT_FIELDS, "an alert expectation")
     shape = _closed(properties, ["name"])
     shape["allOf"] = [
         {"if": _is("inhibited", True), "then": {"not": _is("fires", True)}},
@@ -652,7 +659,7 @@ def _measured() -> dict:
             "description": "Data invariants that must hold after the run.",
         },
     }
-    assert tuple(measured) == expect_schema.KEYS, "measured expectations drifted"
+    _same_fields(measured, expect_schema.KEYS, "the measured expectations")
     return measured
 
 
