@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_gameday(commands)
     _add_validate(commands)
+    _add_schema(commands)
     _add_up(commands)
     _add_proxy(commands)
     _add_compose(commands)
@@ -124,6 +125,31 @@ def _add_validate(commands) -> None:
     validate.add_argument("paths", type=Path, nargs="+")
     validate.add_argument("--config", type=Path, default=None, metavar="DIR")
     validate.set_defaults(handler=_cmd_validate)
+
+
+def _add_schema(commands) -> None:
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of experiment files"
+    )
+    schema.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write it to FILE instead (such as docs/experiment.schema.json)",
+    )
+    schema.set_defaults(handler=_cmd_schema)
+
+
+def _cmd_schema(args) -> int:
+    from harness.experiment.json_schema import render
+
+    if args.output is None:
+        sys.stdout.write(render())
+    else:
+        args.output.write_text(render())
+    return 0
 
 
 def _add_up(commands) -> None:
