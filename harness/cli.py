@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compose(commands)
     _add_slo(commands)
     _add_abort(commands)
+    _add_sweep(commands)
     return parser
 
 
@@ -318,6 +319,134 @@ def _port(text: str) -> int:
             f"{port} is out of range; use an integer from 0 to 65535"
         )
     return port
+
+
+def _add_sweep(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="an outage and a latency experiment for every dependency edge, on "
+        "one estate; prints which SLOs each edge can break",
+    )
+    sweep.add_argument(
+        "--edge",
+        action="append",
+        default=[],
+        metavar="ROUTE",
+        help="only this edge, such as claims-api_to_customer-api (repeatable)",
+    )
+    sweep.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=("outage", "latency"),
+        help="only this fault kind (repeatable; default: both)",
+    )
+    sweep.add_argument(
+        "--latency-ms", type=_bounded(1, 600_000), default=1500, metavar="MS"
+    )
+    sweep.add_argument(
+        "--fault-s",
+        type=_bounded(1, 3600),
+        default=20,
+        metavar="S",
+        help="how long each fault lasts (default 20)",
+    )
+    sweep.add_argument(
+        "--steady-s",
+        type=_bounded(1, 3600),
+        default=10,
+        metavar="S",
+        help="steady state before each fault (default 10)",
+    )
+    sweep.add_argument(
+        "--rate",
+        type=_bounded(0.1, 200),
+        default=8,
+        metavar="PER_S",
+        help="journeys per second, spread over every journey (default 8)",
+    )
+    sweep.add_argument(
+        "--list",
+        action="store_true",
+        help="write the experiment files and print them; run nothing",
+    )
+    _add_run_options(sweep)
+    sweep.set_defaults(handler=_cmd_sweep)
+
+
+def _bounded(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high or value != value:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range; accepted: {low:g} to {high:g}"
+            )
+        return value
+
+    return parse
+
+
+def _cmd_sweep(args) -> int:
+    from harness.config import load_estate
+    from harness.errors import ConfigError
+    from harness.experiment.estate import SharedEstate
+    from harness.experiment.runner import run_experiment
+    from harness.experiment.sweep import (
+        KINDS,
+        SweepSettings,
+        chosen_edges,
+        new_sweep_folder,
+        run_sweep,
+        single_points_of_failure,
+        table,
+        write_experiments,
+        write_report,
+    )
+
+    options = _run_options(args)
+    settings = SweepSettings(
+        kinds=tuple(dict.fromkeys(args.kind)) or KINDS,
+        edges=tuple(dict.fromkeys(args.edge)),
+        latency_ms=args.latency_ms,
+        steady_s=args.steady_s,
+        fault_s=args.fault_s,
+        arrival_rate_per_s=args.rate,
+    )
+    try:
+        estate = load_estate(options.config_dir)
+        chosen_edges(estate, settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    folder = new_sweep_folder(options.reports_dir)
+    if args.list:
+        for _, _, path in write_experiments(estate, settings, folder / "experiments"):
+            print(path)
+        return 0
+    with SharedEstate(estate, folder / "estate") as shared:
+        results = run_sweep(
+            estate,
+            settings,
+            folder / "experiments",
+            lambda path: run_experiment(path, options, shared),
+            on_result=lambda r: print(
+                f"{r.edge} {r.kind}: {r.verdict}; broken: "
+                f"{', '.join(r.broken) or 'none'}",
+                flush=True,
+            ),
+        )
+    report = write_report(folder, settings, results)
+    print(table(results))
+    spof = single_points_of_failure(results)
+    print("single points of failure:")
+    for edge, slos in spof or [("none", [])]:
+        print(f"  {edge}: {', '.join(slos)}" if slos else "  none")
+    print(f"sweep report: {report}")
+    ran = all(r.verdict in ("passed", "failed") for r in results)
+    return 0 if ran and results else 2
 
 
 def _run_options(args):
