@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.detection import run as detection
+from bench.experiment_overhead import run as experiment_overhead
 from bench.mock_capacity import run as mock_capacity
 from bench.proxy_overhead import run as proxy_overhead
 
@@ -13,7 +14,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    sections = [proxy_overhead(), "", mock_capacity(), "", detection()]
+    sections = [
+        proxy_overhead(),
+        "",
+        mock_capacity(),
+        "",
+        detection(),
+        "",
+        experiment_overhead(),
+    ]
     header = [
         "# Performance",
         "",
