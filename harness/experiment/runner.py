@@ -490,7 +490,7 @@ class ExperimentRun:
         lost = injector.check_live()
         if lost:
             raise FaultError(
-                f"fault(s) {', '.join(lost)} were changed or removed on the proxy "
+                f"fault(s) {', '.join(lost)} were changed or removed on their target "
                 "before their rollback: something else changed it, so nothing "
                 "measured after that is about this experiment"
             )
@@ -577,7 +577,7 @@ class ExperimentRun:
                 Status.ERROR,
                 verdict.checks,
                 reason=f"fault(s) {', '.join(injector.lost_faults)} were changed "
-                "or removed on the proxy before their rollback",
+                "or removed on their target before their rollback",
                 measurements=verdict.measurements,
             )
         steps = [

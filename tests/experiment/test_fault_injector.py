@@ -168,6 +168,47 @@ def test_a_mock_fault_removed_behind_the_harness_back_is_lost(tmp_path):
     assert ledger(tmp_path)[0]["state"] == "lost"
 
 
+def test_a_bad_deploy_a_runbook_rolled_back_is_remedied_not_lost(tmp_path):
+    injector, admin, _ = injector_with(tmp_path)
+    injector.inject(spec("deploy", "bad_deploy", service="claims-api", version="2"))
+    admin.rollback()
+    injector.journal.record(
+        "runbook_action",
+        runbook="claims-rollback",
+        action="rollback",
+        target="claims-api",
+        result="ok",
+    )
+
+    assert injector.check_live() == []
+    assert injector.lost_faults == []
+    assert ledger(tmp_path)[0]["state"] == "remedied"
+    remedied = injector.journal.first("fault_remedied")
+    assert remedied.fields["runbook"] == "claims-rollback"
+    injector.rollback("deploy")  # at the fault's end: nothing left to take off
+    assert admin.calls[-1] == "rollback"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        # A rollback that failed, or of another service, or another action,
+        # does not explain the fault's disappearance.
+        {"action": "rollback", "target": "claims-api", "result": "failed"},
+        {"action": "rollback", "target": "policy-api", "result": "ok"},
+        {"action": "restart", "target": "claims-api", "result": "ok"},
+    ],
+)
+def test_a_bad_deploy_gone_without_its_rollback_is_lost(tmp_path, action):
+    injector, admin, _ = injector_with(tmp_path)
+    injector.inject(spec("deploy", "bad_deploy", service="claims-api", version="2"))
+    admin.rollback()
+    injector.journal.record("runbook_action", runbook="r", **action)
+
+    assert injector.check_live() == ["deploy"]
+    assert ledger(tmp_path)[0]["state"] == "lost"
+
+
 def test_a_first_n_error_that_removed_itself_is_not_lost(tmp_path):
     injector, admin, _ = injector_with(tmp_path)
     injector.inject(spec("three", "error", service="claims-api", first_n=3))

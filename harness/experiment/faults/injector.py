@@ -13,7 +13,13 @@ from harness.errors import APICallError, FaultError, StackError
 from harness.experiment.fault_schema import FaultSpec
 from harness.experiment.faults.app import AppFaults
 from harness.experiment.faults.effects import EffectProbe
-from harness.experiment.faults.ledger import LIVE, LOST, ROLLED_BACK, FaultLedger
+from harness.experiment.faults.ledger import (
+    LIVE,
+    LOST,
+    REMEDIED,
+    ROLLED_BACK,
+    FaultLedger,
+)
 from harness.experiment.faults.network import NetworkFaults
 from harness.experiment.faults.process import ProcessController, ProcessFaults
 from harness.proxy.client import ToxiproxyClient
@@ -24,6 +30,11 @@ log = logging.getLogger(__name__)
 
 # What the harness's own calls may raise; anything else is a bug, not a fault.
 _CALL_ERRORS = (APICallError, StackError)
+
+
+# Runbook actions that take a fault of a kind away on purpose: mitigation, not
+# something changing the estate behind the harness's back.
+REMEDIES = {"bad_deploy": "rollback"}
 
 
 class FaultLost(FaultError):
@@ -144,10 +155,43 @@ class FaultInjector:
                 drift = self._driver(fault).drift(fault, applied)
             except _CALL_ERRORS as exc:
                 raise FaultError(f"cannot read {fault.target}: {exc}") from exc
-            if drift is not None:
+            if drift is not None and not self._remedied(fault, drift):
                 self._lose(fault, drift)
                 lost.append(name)
         return lost
+
+    def _remedied(self, fault: FaultSpec, drift: str) -> bool:
+        """True when a runbook action took the fault away; recorded as such."""
+        action = REMEDIES.get(fault.kind)
+        injected = self.journal.first("fault_injected", fault=fault.name)
+        if action is None or injected is None:
+            return False
+        remedy = next(
+            (
+                e
+                for e in self.journal.events("runbook_action")
+                if e.t_s >= injected.t_s
+                and e.fields.get("action") == action
+                and e.fields.get("result") == "ok"
+                and e.fields.get("target") == fault.service
+            ),
+            None,
+        )
+        if remedy is None:
+            return False
+        self._applied.pop(fault.name, None)
+        self._complete.discard(fault.name)
+        self._driver(fault).forget(fault)
+        self.ledger.mark(fault.name, REMEDIED)
+        self.journal.record(
+            "fault_remedied",
+            fault=fault.name,
+            target=fault.target,
+            runbook=remedy.fields.get("runbook", ""),
+            action=action,
+            found=drift,
+        )
+        return True
 
     def _lose(self, fault: FaultSpec, drift: str) -> None:
         self._applied.pop(fault.name, None)
@@ -177,6 +221,8 @@ class FaultInjector:
         complete = fault_name in self._complete
         try:
             drift = driver.drift(fault, applied) if complete else None
+            if drift is not None and self._remedied(fault, drift):
+                return
             if drift is not None:
                 self._lose(fault, drift)
                 raise FaultLost(

@@ -29,7 +29,8 @@ LIVE = "live"  # read back as applied
 ROLLED_BACK = "rolled_back"  # read back as gone after the rollback
 LOST = "lost"  # found gone or changed before the harness removed it
 SWEPT = "swept"  # undone by a later run after this run's harness died
-DONE_STATES = (ROLLED_BACK, LOST, SWEPT)
+REMEDIED = "remedied"  # taken away by a runbook action, such as a rollback
+DONE_STATES = (ROLLED_BACK, LOST, SWEPT, REMEDIED)
 
 
 def start_time(pid: int) -> int | None:
