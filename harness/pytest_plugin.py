@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test under an experiments/ folder, YAML or Python, is an experiment:
+# `-m "ci or not experiment"` runs the harness's own tests and the CI subset.
+EXPERIMENT_MARKER = "experiment"
 TAG_MARKERS = {
     "ci": "experiment tagged ci: runs in every CI build",
     "gameday": "experiment tagged gameday: part of scheduled game days",
@@ -42,6 +45,15 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, text in TAG_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line(
+        "markers", f"{EXPERIMENT_MARKER}: an experiment (any file under experiments/)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.parent.name == "experiments":
+            item.add_marker(EXPERIMENT_MARKER)
     config.stash[ESTATE_KEY] = SessionEstate(config)
 
 

@@ -45,7 +45,7 @@ def shared(tmp_path_factory):
 
 def assert_borrowed_and_returned(report_dir: Path, shared: SharedEstate) -> None:
     """What the experiment started is gone; the estate lives on, clean."""
-    ledger = json.loads((report_dir / "ledger.json").read_text())
+    ledger = json.loads((report_dir / "ledger.json").read_text())["faults"]
     assert ledger and all(entry["state"] == "rolled_back" for entry in ledger)
     pids = started_pids(report_dir)
     own = {name: pids[name] for name in ("load", "prometheus", "alertmanager")}
