@@ -477,13 +477,33 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
     from datetime import UTC, datetime
 
     from harness.config import load_estate
+    from harness.errors import ConfigError
+    from harness.experiment.deadlines import load_checked
     from harness.experiment.estate import SharedEstate
     from harness.experiment.runner import run_experiment
 
+    try:
+        estate = load_estate(options.config_dir)
+    except ConfigError as exc:
+        print(f"verdict: error\nreason: invalid configuration: {exc}")
+        return 2
+    # Every file is checked before the estate starts: a mistake in the last
+    # one must not cost the runs before it.
+    invalid = []
+    for path in paths:
+        try:
+            load_checked(path, estate)
+        except ConfigError as exc:
+            invalid.append(str(exc))
+    if invalid:
+        print("verdict: error\nreason: invalid experiment(s); nothing was run:")
+        for reason in invalid:
+            print(f"  {reason}")
+        return 2
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     work_dir = Path(options.reports_dir) / f"estate-{stamp}"
     codes = []
-    with SharedEstate(load_estate(options.config_dir), work_dir) as shared:
+    with SharedEstate(estate, work_dir) as shared:
         for path in paths:
             result = run_experiment(path, options, shared)
             _print_result(result)

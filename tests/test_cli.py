@@ -31,6 +31,36 @@ def test_a_missing_experiment_file_is_exit_2_naming_the_file(tmp_path):
     assert "nope.yaml: cannot read" in result.stdout
 
 
+def test_several_files_are_all_checked_before_any_runs(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\n")
+
+    result = harness(
+        "run",
+        "experiments/control-run.yaml",
+        str(bad),
+        str(tmp_path / "nope.yaml"),
+        "--reports",
+        str(tmp_path / "reports"),
+    )
+
+    assert result.returncode == 2
+    assert "nothing was run" in result.stdout
+    assert "bad.yaml:1: field 'hypothesis' is missing" in result.stdout
+    assert "nope.yaml: cannot read" in result.stdout
+    assert not (tmp_path / "reports").exists(), "no estate may have started"
+
+
+def test_a_sweep_of_an_unknown_edge_is_refused_naming_it(tmp_path):
+    result = harness("sweep", "--edge", "client_to_claims-api", "--list")
+
+    assert result.returncode == 2
+    assert "--edge 'client_to_claims-api': not a dependency edge" in result.stderr
+    result = harness("sweep", "--rate", "0")
+    assert result.returncode == 2
+    assert "'0' is out of range; accepted: 0.1 to 200" in result.stderr
+
+
 def test_a_bad_port_names_the_flag_and_value():
     result = harness("proxy", "serve", "--port", "abc")
 

@@ -105,7 +105,7 @@ def parse_fault_entry(entry: Fields, estate: Estate) -> FaultSpec:
     else:
         attributes = _process_attributes(entry, kind)
     return FaultSpec(
-        name=entry.get("name", str, check=_is_slug, accepted=_SLUG),
+        name=entry.get("name", str, check=is_slug, accepted=SLUG),
         kind=kind,
         route=route,
         start_after_s=start_after_s,
@@ -207,11 +207,20 @@ def _process_attributes(entry: Fields, kind: str) -> dict:
     }
 
 
-_SLUG = "lower-case letters, digits and dashes, such as claims-customer-latency"
+# Names become folder and file names (run folders, toxics), so they are short.
+MAX_NAME_LENGTH = 64
+SLUG = (
+    f"1 to {MAX_NAME_LENGTH} lower-case letters, digits and dashes, such as "
+    "claims-customer-latency"
+)
 
 
-def _is_slug(value: str) -> bool:
-    return bool(value) and all(c.islower() or c.isdigit() or c == "-" for c in value)
+def is_slug(value: str) -> bool:
+    return (
+        0 < len(value) <= MAX_NAME_LENGTH
+        and value.isascii()
+        and all(c.islower() or c.isdigit() or c == "-" for c in value)
+    )
 
 
 def _unique(names: list[str], where: str) -> None:

@@ -126,7 +126,12 @@ def _text(description: str, max_length: int | None = None) -> dict:
 
 
 def _slug(description: str) -> dict:
-    return {"type": "string", "pattern": SLUG_PATTERN, "description": description}
+    return {
+        "type": "string",
+        "pattern": SLUG_PATTERN,
+        "maxLength": fault_schema.MAX_NAME_LENGTH,
+        "description": description,
+    }
 
 
 def _declared(description: str, where: str) -> dict:

@@ -163,6 +163,7 @@ class ExperimentRun:
         self.rules = alert_rules(estate)
         self.deadlines = self._deadlines()
         self.interrupted = False
+        self._requested: list[str] = []  # signals asking the run to stop
         self._parts: dict = {}
         self.registration = RunRegistration(self.run_id, self.run_dir)
         self.bound = RunBound(
@@ -202,7 +203,7 @@ class ExperimentRun:
         )
         watchdog = Watchdog(self.bound)
         try:
-            with _signals_raise_interrupted():
+            with _signals_requested() as self._requested:
                 self.registration.register()
                 watchdog.start()
                 verdict = self._run()
@@ -273,10 +274,19 @@ class ExperimentRun:
         verdict.measurements = {**partial.measurements, **verdict.measurements}
         return verdict
 
+    def _check_interrupt(self) -> None:
+        """Stop at a safe point when a signal asked to: never in the middle of
+        starting a process or writing the ledger."""
+        if self._requested:
+            raise Interrupted(self._requested[0])
+
     def _run(self) -> Verdict:
+        self._check_interrupt()
         endpoints = self._start_estate()
+        self._check_interrupt()
         self._start_watchers(endpoints)
         self._start_load(endpoints)
+        self._check_interrupt()
         failing = self._steady_state()
         if failing:
             return Verdict(
@@ -449,7 +459,10 @@ class ExperimentRun:
     def _steady_state(self) -> list[str]:
         """Wait out the steady state; return the services whose SLO did not hold."""
         obs = self.estate.observability
-        time.sleep(self.experiment.steady_state_s)
+        until = time.monotonic() + self.experiment.steady_state_s
+        while time.monotonic() < until:
+            self._check_interrupt()
+            time.sleep(min(0.1, max(0.0, until - time.monotonic())))
         window_s = obs.rate_window_s
         now_s = self.journal.now_s()
         failing = []
@@ -485,6 +498,7 @@ class ExperimentRun:
                     injector.rollback(name)
                     del live[name]
             time.sleep(0.05)
+            self._check_interrupt()
 
     def _require_live(self, injector: FaultInjector) -> None:
         lost = injector.check_live()
@@ -507,6 +521,7 @@ class ExperimentRun:
             ):
                 return
             time.sleep(0.25)
+            self._check_interrupt()
         log.info(
             "resolve deadline passed %.1f s after rollback",
             self.journal.now_s() - rolled_back_s,
@@ -694,21 +709,30 @@ def _in_main_thread() -> bool:
 
 
 @contextmanager
-def _signals_raise_interrupted():
+def _signals_requested():
+    """SIGINT and SIGTERM ask the run to stop; it stops at its next safe point.
+
+    The handler only notes the signal. Raising from it would land anywhere,
+    such as in the fork handlers of the logging module while a process
+    starts, where the exception is swallowed and a lock stays held: the
+    signal would be lost and the next process start would hang.
+    """
+    received: list[str] = []
     # Python delivers signals to the main thread only; elsewhere the caller
     # owns signal handling.
     if not _in_main_thread():
-        yield
+        yield received
         return
 
     def handler(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @contextmanager

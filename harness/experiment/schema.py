@@ -16,7 +16,7 @@ from harness.experiment.expect_schema import (
     load_measured,
     refuse_contradictions,
 )
-from harness.experiment.fault_schema import FaultSpec, parse_faults
+from harness.experiment.fault_schema import SLUG, FaultSpec, is_slug, parse_faults
 from harness.experiment.halt import HaltCondition, parse_halt
 from harness.experiment.load_schema import LoadSpec, parse_load
 from harness.fields import Fields
@@ -140,7 +140,7 @@ def load_experiment(
     doc.require_known(TOP_FIELDS)
     # Fields are read in the order people write them, so the first error
     # reported is the first one in the file.
-    name = doc.get("name", str, check=_is_slug, accepted=_SLUG)
+    name = doc.get("name", str, check=is_slug, accepted=SLUG)
     hypothesis = doc.get(
         "hypothesis",
         str,
@@ -206,13 +206,6 @@ def _refuse_contradictions(expect: Fields, experiment: Experiment) -> None:
             experiment.pages,
             "0 (or nothing) when no_alerts is true: a page needs an alert",
         )
-
-
-_SLUG = "lower-case letters, digits and dashes, such as claims-customer-latency"
-
-
-def _is_slug(value: str) -> bool:
-    return bool(value) and all(c.islower() or c.isdigit() or c == "-" for c in value)
 
 
 def _tags(doc: Fields) -> list[str]:

@@ -94,6 +94,10 @@ def change(data: dict, dotted: str, value) -> dict:
         ),
         ("tags", ["nightly"], "field 'tags' is ['nightly']"),
         ("name", "Has Spaces", "field 'name' is 'Has Spaces'"),
+        # Names become folder names: one too long for the file system is
+        # refused here, not when the run folder cannot be made.
+        ("name", "a" * 65, "expected 1 to 64 lower-case letters"),
+        ("faults.0.name", "é-fault", "field 'faults[0].name' is 'é-fault'"),
         ("faults.0.lattency_ms", 3, "unknown field 'faults[0].lattency_ms'"),
         ("faults.0.latency_ms", float("inf"), "field 'faults[0].latency_ms' is inf"),
         ("faults.0.duration_s", 10**9, "is 1000000000; expected a number from 1"),
