@@ -149,10 +149,11 @@ def assert_one_decision_per_alert(report_dir: Path) -> None:
 def test_an_exception_mid_run_is_an_error_and_cleans_up(tmp_path, monkeypatch):
     from harness.experiment import runner
 
-    def explode(self):
+    def inject_then_explode(self):
+        self._parts["injector"].inject(self.experiment.faults[0])
         raise RuntimeError("boom after the fault")
 
-    monkeypatch.setattr(runner.ExperimentRun, "_await_resolution", explode)
+    monkeypatch.setattr(runner.ExperimentRun, "_run_faults", inject_then_explode)
 
     result = run_experiment(EXPERIMENT, RunOptions(reports_dir=tmp_path))
 
@@ -241,7 +242,7 @@ def test_a_fault_removed_behind_the_harness_back_is_an_error(tmp_path, monkeypat
         meddler.join(timeout=5)
 
     assert result.verdict.status is Status.ERROR, result.verdict.explain()
-    assert "changed or removed on the proxy" in result.verdict.reason
+    assert "changed or removed on their target" in result.verdict.reason
     ledger = json.loads((result.report_dir / "ledger.json").read_text())["faults"]
     assert [entry["state"] for entry in ledger] == ["lost"]
 
