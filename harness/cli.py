@@ -478,7 +478,7 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
 
     from harness.config import load_estate
     from harness.errors import ConfigError
-    from harness.experiment.deadlines import load_checked
+    from harness.experiment.deadlines import invalid_experiments
     from harness.experiment.estate import SharedEstate
     from harness.experiment.runner import run_experiment
 
@@ -487,14 +487,7 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
     except ConfigError as exc:
         print(f"verdict: error\nreason: invalid configuration: {exc}")
         return 2
-    # Every file is checked before the estate starts: a mistake in the last
-    # one must not cost the runs before it.
-    invalid = []
-    for path in paths:
-        try:
-            load_checked(path, estate)
-        except ConfigError as exc:
-            invalid.append(str(exc))
+    invalid = invalid_experiments(paths, estate)
     if invalid:
         print("verdict: error\nreason: invalid experiment(s); nothing was run:")
         for reason in invalid:

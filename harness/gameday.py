@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.config import load_estate
 from harness.errors import ConfigError
-from harness.experiment.deadlines import load_checked
+from harness.experiment.deadlines import invalid_experiments
 from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
@@ -96,12 +96,7 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
 def _validate_all(experiments: list[Path], estate) -> None:
     """Every file is checked before the first one runs: a typo found an hour
     into a game day wastes the hour."""
-    errors = []
-    for path in experiments:
-        try:
-            load_checked(path, estate)
-        except ConfigError as exc:
-            errors.append(str(exc))
+    errors = invalid_experiments(experiments, estate)
     if errors:
         raise ConfigError(
             "the game day did not start; fix these experiments first:\n"

@@ -36,6 +36,18 @@ class AlertDeadlines:
     resolve: Deadline
 
 
+def invalid_experiments(paths, estate: Estate) -> list[str]:
+    """The error of every file that does not load, in order: all of them are
+    checked before anything runs, so a typo in the last one costs nothing."""
+    errors = []
+    for path in paths:
+        try:
+            load_checked(path, estate)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return errors
+
+
 def load_checked(path: Path, estate: Estate) -> Experiment:
     """Load an experiment and refuse expectations no configuration can meet."""
     experiment = load_experiment(path, estate, alert_catalogue(estate))
