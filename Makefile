@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 test: $(STAMP) monitoring
 	$(BIN)/ruff check harness mocks tests bench
-	$(BIN)/pytest -q -n 2 --dist worksteal --durations=25 -m "ci or not experiment" tests experiments
+	$(BIN)/pytest -q -n 3 --dist worksteal --durations=25 -m "ci or not experiment" tests experiments
 
 gameday: $(STAMP) monitoring
 	$(BIN)/harness gameday experiments

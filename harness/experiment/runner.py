@@ -225,6 +225,11 @@ class ExperimentRun:
             verdict = Verdict(Status.ERROR, reason=f"internal error: {exc!r}")
         finally:
             watchdog.cancel()
+            if self._requested and not self.interrupted:
+                # A signal came while a call was stuck, and the call failed
+                # before the run reached a safe point: the stop it asked for
+                # (an abort, the run's bound) is the verdict.
+                verdict = self._interrupted(self._requested[0], watchdog)
             with _signals_ignored() as received:
                 try:
                     verdict = self._clean_up(verdict)
