@@ -39,8 +39,9 @@ def assert_rate_held(result: LoadResult, relative_tolerance: float) -> None:
     offered = journeys.offered_rate_per_s
     achieved = journeys.achieved_arrival_rate_per_s
     assert achieved == pytest.approx(offered, rel=relative_tolerance), journeys
-    # Every arrival the schedule held was started or dropped, none skipped.
-    assert journeys.arrivals == journeys.arrivals_due
+    # Every arrival the schedule held was started or dropped, none skipped;
+    # tolerance one: the one falling due in the instant the run stops.
+    assert 0 <= journeys.arrivals_due - journeys.arrivals <= 1, journeys
 
 
 def test_poisson_arrivals_hold_the_offered_rate(

@@ -389,7 +389,9 @@ def test_toxicity_is_drawn_once_per_connection(api, echo_proxy, stream) -> None:
         )
 
     slowed = [t for t in trips if all(s >= 0.4 - CLOCK_SLACK_S for s in t)]
-    spared = [t for t in trips if all(s <= TOLERANCE_S for s in t)]
+    # Spared: every trip well under the 400 ms a slowed one takes (half of
+    # it: forty connections at once on a busy machine take their time).
+    spared = [t for t in trips if all(s <= 0.2 for s in t)]
     assert len(slowed) + len(spared) == connections, f"mixed connections: {trips}"
     # Binomial(40, 0.5) falls outside 8..32 about once in 10^4 runs.
     assert 8 <= len(slowed) <= 32
