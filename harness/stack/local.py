@@ -26,7 +26,7 @@ from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
 from harness.proxy.client import ToxiproxyClient
 from harness.slo.variant import experiment
 from harness.stack.ports import LOOPBACK, free_ports
-from harness.stack.process import ManagedProcess
+from harness.stack.process import ManagedProcess, stop_all
 from harness.stack.proxy_choice import ProxyChoice, choose_proxy
 
 log = logging.getLogger(__name__)
@@ -119,16 +119,7 @@ class Monitoring:
 
     def stop(self) -> None:
         """Stop both, newest first; a failure to stop one is logged, not raised."""
-        for process in reversed(self.processes):
-            try:
-                process.stop()
-            except Exception:
-                log.warning(
-                    "could not stop %s (pid %s)",
-                    process.name,
-                    process.pid,
-                    exc_info=True,
-                )
+        stop_all(self.processes)
 
     def running(self) -> list[str]:
         return [p.name for p in self.processes if p.running()]
@@ -583,16 +574,7 @@ class LocalStack:
             self._delete_routes()
         if self.monitoring is not None:
             self.monitoring.stop()
-        for process in reversed(self.processes):
-            try:
-                process.stop()
-            except Exception:
-                log.warning(
-                    "could not stop %s (pid %s)",
-                    process.name,
-                    process.pid,
-                    exc_info=True,
-                )
+        stop_all(self.processes)
         self._spawner.shutdown(wait=False)
         self.state = StackState.STOPPED
 

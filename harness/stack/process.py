@@ -133,3 +133,15 @@ class ManagedProcess:
                 return False
 
         self.wait_until(ok, timeout_s, f"GET {url} answers 2xx")
+
+
+def stop_all(processes: Sequence[ManagedProcess]) -> None:
+    """Stop processes by PID, newest first; a failure to stop one is logged,
+    never raised, so the rest are still stopped."""
+    for process in reversed(processes):
+        try:
+            process.stop()
+        except Exception:
+            log.warning(
+                "could not stop %s (pid %s)", process.name, process.pid, exc_info=True
+            )
