@@ -135,7 +135,9 @@ def _as_yaml(value: Any) -> str:
         return f"{value!r} (text to YAML; write numbers like 1.0e12 or 1000)"
     text = repr(value)
     if len(text) > MAX_SHOWN_CHARS:
-        return f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+        # A text's own length, not that of its quoted form.
+        size = len(value) if isinstance(value, str) else len(text)
+        return f"{text[:MAX_SHOWN_CHARS]}... ({size} characters)"
     return text
 
 

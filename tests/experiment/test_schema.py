@@ -97,6 +97,7 @@ def change(data: dict, dotted: str, value) -> dict:
         # Names become folder names: one too long for the file system is
         # refused here, not when the run folder cannot be made.
         ("name", "a" * 65, "expected 1 to 64 lower-case letters"),
+        ("name", "a" * 300, "... (300 characters); expected 1 to 64"),
         ("faults.0.name", "é-fault", "field 'faults[0].name' is 'é-fault'"),
         ("faults.0.lattency_ms", 3, "unknown field 'faults[0].lattency_ms'"),
         ("faults.0.latency_ms", float("inf"), "field 'faults[0].latency_ms' is inf"),
