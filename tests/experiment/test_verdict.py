@@ -99,6 +99,17 @@ def test_a_run_that_meets_every_expectation_passes():
     assert verdict.measurements["time_to_recover_s"] == pytest.approx(11.0)
 
 
+def test_the_recovery_deadline_runs_from_mitigation_on_the_recovery_clock():
+    # Mitigated at 14.5 s, injected at 10 s, allowed 20 s after mitigation.
+    passed = verdict_of()
+    late = verdict_of(exp=experiment(slo_recovered=SLOExpectation("claims-api", 5, 5)))
+
+    assert passed.measurements["recover_deadline_s"] == pytest.approx(24.5)
+    assert late.measurements["recover_deadline_s"] == pytest.approx(9.5)
+    assert late.measurements["time_to_recover_s"] == pytest.approx(11.0)
+    assert late.status is Status.FAILED
+
+
 def test_an_alert_never_notified_fails_naming_the_alert():
     events = [e for e in good_events() if e.kind != "alert_notified"]
 
