@@ -534,7 +534,9 @@ def _cmd_gameday(args) -> int:
     print(summary.table())
     if summary.interrupted:
         print(f"game day stopped early: {summary.interrupted}")
-    print(f"game day report: {summary.path}")
+    print(f"game day summary: {summary.path}")
+    # The page is the last line, so scripts (and `make gameday`) can take it.
+    print(f"game day page: {summary.page or summary.path}")
     return summary.exit_code
 
 

@@ -1,6 +1,7 @@
 """A game day: every experiment with a tag, one after another, and a scoreboard."""
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,16 +9,34 @@ from harness.config import load_estate
 from harness.errors import ConfigError
 from harness.experiment.deadlines import invalid_experiments
 from harness.experiment.estate import SharedEstate
-from harness.experiment.runner import RunOptions, RunResult, run_experiment
+from harness.experiment.runner import REPO_ROOT, RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
+from harness.report.gameday_page import (
+    GamedayView,
+    render_gameday_markdown,
+    render_gameday_page,
+)
+from harness.report.history import (
+    History,
+    append_record,
+    gameday_record,
+    git_commit,
+    read_history,
+)
+from harness.report.resilience_score import resilience_score
+from harness.report.scoreboard import not_run, outcome_of
+from harness.report.trends_page import score_chart, write_trends
 from harness.yamlfile import load_located
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class GamedaySummary:
-    path: Path
+    path: Path  # summary.md
     results: list[RunResult] = field(default_factory=list)
     interrupted: str = ""  # why the game day stopped early, if it did
+    page: Path | None = None  # index.html, once written
 
     @property
     def exit_code(self) -> int:
@@ -80,6 +99,7 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = GamedaySummary(folder / "summary.md")
+    published = _Publisher(summary, stamp, tag, experiments, options.reports_dir)
     # One estate for the whole game day; each experiment borrows it clean.
     with SharedEstate(estate, folder / "estate") as shared:
         for path in experiments:
@@ -87,10 +107,89 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
             summary.results.append(result)
             if result.interrupted:
                 summary.interrupted = result.verdict.reason
-            summary.path.write_text(_render(summary, tag))
+            published.summary_markdown()
             if result.interrupted:
                 break
+    published.everything()
     return summary
+
+
+class _Publisher:
+    """Writes the game day's pages and history; a page that fails to render
+    is logged and never costs the game day its verdict or its other pages."""
+
+    def __init__(self, summary, stamp, tag, planned, reports_dir):
+        self.summary = summary
+        self.stamp = stamp
+        self.tag = tag
+        self.planned = planned
+        self.history_dir = Path(reports_dir) / "history"
+
+    def summary_markdown(self, view: GamedayView | None = None) -> None:
+        try:
+            text = render_gameday_markdown(view or self._view())
+            self.summary.path.write_text(text, encoding="utf-8")
+        except Exception:
+            log.warning(
+                "game day summary not written: %s", self.summary.path, exc_info=True
+            )
+
+    def everything(self) -> None:
+        view = self._view(git_commit=git_commit(REPO_ROOT))
+        self.summary_markdown(view)
+        history = self._update_history(view)
+        if history is not None:
+            view = replace(
+                view,
+                trend_chart=score_chart(history.records) if history.records else "",
+                history_warnings=history.warnings,
+            )
+        page = self.summary.path.parent / "index.html"
+        try:
+            page.write_text(render_gameday_page(view), encoding="utf-8")
+        except Exception:
+            log.warning("game day page not written: %s", page, exc_info=True)
+            return
+        self.summary.page = page
+
+    def _update_history(self, view: GamedayView) -> History | None:
+        record = gameday_record(
+            self.stamp,
+            self.tag,
+            view.outcomes,
+            view.score,
+            self.summary.interrupted,
+            view.git_commit,
+        )
+        try:
+            append_record(self.history_dir, record)
+            history = read_history(self.history_dir)
+            write_trends(self.history_dir)
+        except Exception:
+            log.warning(
+                "game day history not updated: %s", self.history_dir, exc_info=True
+            )
+            return None
+        return history
+
+    def _view(self, git_commit: str | None = None) -> GamedayView:
+        folder = self.summary.path.parent
+        outcomes = [outcome_of(r, folder) for r in self.summary.results]
+        outcomes += [not_run(_name_of(path)) for path in self.planned[len(outcomes) :]]
+        return GamedayView(
+            stamp=self.stamp,
+            tag=self.tag,
+            outcomes=outcomes,
+            score=resilience_score(outcomes),
+            interrupted=self.summary.interrupted,
+            git_commit=git_commit,
+        )
+
+
+def _name_of(path: Path) -> str:
+    data = load_located(path).data
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else path.stem
 
 
 def _validate_all(experiments: list[Path], estate) -> None:
@@ -102,26 +201,3 @@ def _validate_all(experiments: list[Path], estate) -> None:
             "the game day did not start; fix these experiments first:\n"
             + "\n".join(errors)
         )
-
-
-def _render(summary: GamedaySummary, tag: str) -> str:
-    lines = [
-        f"# Game day ({tag})",
-        "",
-        "| experiment | verdict | time to detect | time to recover | report |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    lines += [f"| {' | '.join(row)} |" for row in summary.rows()]
-    if summary.interrupted:
-        lines += ["", f"The game day stopped early: {summary.interrupted}."]
-    for result in summary.results:
-        if result.verdict.findings or result.verdict.reason:
-            lines += [
-                "",
-                f"## {result.experiment}",
-                "",
-                "```",
-                result.verdict.explain(),
-                "```",
-            ]
-    return "\n".join(lines) + "\n"
