@@ -31,14 +31,17 @@ def journal(
             "predicted": f"within {detect_deadline_s} s",
             "observed": "never" if detect_s is None else f"after {detect_s} s",
             "held": detect_s is not None and detect_s <= detect_deadline_s,
-        },
-        {
-            "expectation": "SLO claims-api breaks, then recovers",
-            "predicted": "back within 20 s of mitigation",
-            "observed": "back",
-            "held": recover_s is not None,
-        },
+        }
     ]
+    if recover_deadline_s is not None:
+        checks.append(
+            {
+                "expectation": "SLO claims-api breaks, then recovers",
+                "predicted": "back within 20 s of mitigation",
+                "observed": "back",
+                "held": recover_s is not None,
+            }
+        )
     data = {
         "schema_version": 2,
         "run_id": f"20261205-040000-{name}-ab12",
