@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import gameday
+from harness import cli, gameday
 from harness.errors import ConfigError
 from harness.experiment.runner import RunOptions, RunResult
 from harness.experiment.verdict import Status, Verdict
+from harness.report.history import read_history
+from tests.report.gameday_fixtures import journal, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
@@ -131,3 +133,100 @@ def test_every_bad_file_is_listed_even_untagged_and_unparsable(tmp_path, runs):
     assert "b-empty.yaml" in str(refused.value)
     assert "c-alias.yaml" in str(refused.value)
     assert runs == []
+
+
+@pytest.fixture
+def journaled(monkeypatch):
+    """Fake runs that leave a run folder with a journal, failing "fail-*" files."""
+    monkeypatch.setattr(gameday, "SharedEstate", FakeEstate)
+    monkeypatch.setattr(gameday, "git_commit", lambda repo: "c0ffee")
+
+    def fake_run(path, options, shared=None):
+        status = "failed" if path.stem.startswith("fail") else "passed"
+        data = journal(name=path.stem, status=status, rca=status == "passed")
+        run_dir = write_run(Path(options.reports_dir), data)
+        verdict = Verdict(Status(status))
+        return RunResult(path.stem, data["run_id"], run_dir, verdict)
+
+    monkeypatch.setattr(gameday, "run_experiment", fake_run)
+
+
+def test_a_game_day_writes_its_page_history_and_trends(tmp_path, journaled):
+    copy_experiment(tmp_path, "a-first")
+    copy_experiment(tmp_path, "fail-second")
+    reports = tmp_path / "r"
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=reports)
+    )
+
+    assert summary.page == summary.path.parent / "index.html"
+    page = summary.page.read_text()
+    assert '<tr data-experiment="a-first">' in page
+    assert 'href="../20261205-040000-a-first-ab12/summary.md"' in page
+    # passed 1/2, detection 2/2, recovery 2/2, rca 1/2; no budget figures
+    assert 'data-score="73.5"' in page and "c0ffee" in page
+    history = read_history(reports / "history")
+    assert len(history.records) == 1
+    assert [e["verdict"] for e in history.records[0]["experiments"]] == [
+        "passed",
+        "failed",
+    ]
+    assert (reports / "history" / "index.html").is_file()
+    assert "| fail-second | failed |" in summary.path.read_text()
+
+
+def test_a_corrupt_history_is_reported_on_the_page_not_fatal(tmp_path, journaled):
+    copy_experiment(tmp_path, "a-first")
+    reports = tmp_path / "r"
+    (reports / "history").mkdir(parents=True)
+    (reports / "history" / "gamedays.jsonl").write_text("{half a record\n")
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=reports)
+    )
+
+    assert "gamedays.jsonl:1: skipped: not JSON" in summary.page.read_text()
+    assert len(read_history(reports / "history").records) == 1
+
+
+def test_a_history_that_cannot_be_written_costs_nothing_else(
+    tmp_path, journaled, caplog
+):
+    copy_experiment(tmp_path, "a-first")
+    reports = tmp_path / "r"
+    reports.mkdir()
+    (reports / "history").write_text("a file where the folder should be")
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=reports)
+    )
+
+    assert summary.page.is_file() and summary.exit_code == 0
+    assert "game day history not updated" in caplog.text
+
+
+def test_an_interrupted_game_day_page_lists_what_did_not_run(tmp_path, runs):
+    copy_experiment(tmp_path, "stop-first")
+    copy_experiment(tmp_path, "then-this")
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=tmp_path / "r")
+    )
+
+    page = summary.page.read_text()
+    assert "The game day stopped early" in page
+    assert '<tr data-experiment="then-this">' in page
+    assert '<td class="not-run">not run</td>' in page
+
+
+def test_the_gameday_command_prints_the_page_path_last(tmp_path, journaled, capsys):
+    copy_experiment(tmp_path, "a-first")
+    copy_experiment(tmp_path, "fail-second")
+
+    code = cli.main(["gameday", str(tmp_path), "--reports", str(tmp_path / "r")])
+
+    lines = capsys.readouterr().out.splitlines()
+    page = lines[-1].removeprefix("game day page: ")
+    assert page.endswith("index.html") and Path(page).is_file()
+    assert code == 1  # the worst verdict: failed
