@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.resilience_score import Score
-from harness.report.scoreboard import NOT_RUN, Outcome
+from harness.report.scoreboard import NOT_RUN, Detection, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,28 @@ def gameday_record(
 
 
 def _experiment(outcome: Outcome) -> dict:
-    deadlines = [d.deadline_s for d in outcome.detections if d.deadline_s is not None]
+    first = _first_detection(outcome)
     return {
         "experiment": outcome.experiment,
         "run_id": outcome.run_id,
         "verdict": outcome.status,
         "time_to_detect_s": outcome.time_to_detect_s,
-        "detect_deadline_s": min(deadlines) if deadlines else None,
+        "detect_alert": first.alert if first else None,
+        "detect_deadline_s": first.deadline_s if first else None,
         "time_to_recover_s": outcome.time_to_recover_s,
         "recover_deadline_s": outcome.recover_deadline_s,
         "budget_consumed_ratio": outcome.budget_consumed_ratio,
         "rca_correct": outcome.rca_correct,
     }
+
+
+def _first_detection(outcome: Outcome) -> Detection | None:
+    """The alert that arrived first or, when none did, the one due first."""
+    seen = [d for d in outcome.detections if d.observed_s is not None]
+    if seen:
+        return min(seen, key=lambda d: d.observed_s)
+    due = [d for d in outcome.detections if d.deadline_s is not None]
+    return min(due, key=lambda d: d.deadline_s) if due else None
 
 
 def append_record(history_dir: Path, record: dict) -> Path:

@@ -13,7 +13,12 @@ from harness.report.history import (
     read_history,
 )
 from harness.report.resilience_score import resilience_score
-from harness.report.scoreboard import not_run, outcome_from_journal
+from harness.report.scoreboard import (
+    Detection,
+    Outcome,
+    not_run,
+    outcome_from_journal,
+)
 from harness.report.svg_chart import Line, line_chart
 from harness.report.trends_page import render_trends, write_trends
 from tests.report.gameday_fixtures import journal
@@ -49,6 +54,7 @@ def test_a_record_carries_each_experiments_times_verdict_and_the_score():
         "run_id": "20261205-040000-claims-customer-latency-ab12",
         "verdict": "passed",
         "time_to_detect_s": 5.0,
+        "detect_alert": "ClaimsApiAvailabilityBurnRate[page]",
         "detect_deadline_s": 17.0,
         "time_to_recover_s": 12.0,
         "recover_deadline_s": 30.0,
@@ -56,6 +62,27 @@ def test_a_record_carries_each_experiments_times_verdict_and_the_score():
         "rca_correct": True,
     }
     assert data["score_terms"]["passed"] == {"held": 2, "counted": 2, "weight": 0.35}
+
+
+def test_the_detection_in_a_record_pairs_the_first_alert_with_its_deadline():
+    outcome = Outcome(
+        "x",
+        "failed",
+        detections=(
+            Detection("Slow[ticket]", 30.0, 60.0),
+            Detection("Fast[page]", 8.0, 10.0),
+            Detection("Never[page]", None, 5.0),
+        ),
+    )
+    silent = Outcome("y", "failed", detections=(Detection("Never[page]", None, 5.0),))
+
+    record = gameday_record("s", "t", [outcome, silent], resilience_score([outcome]))
+
+    first, none_seen = record["experiments"]
+    assert (first["detect_alert"], first["time_to_detect_s"]) == ("Fast[page]", 8.0)
+    assert first["detect_deadline_s"] == 10.0
+    assert none_seen["time_to_detect_s"] is None
+    assert none_seen["detect_deadline_s"] == 5.0
 
 
 def test_records_are_appended_and_read_back_in_stamp_order(tmp_path):
