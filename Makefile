@@ -12,6 +12,8 @@ test: $(STAMP) monitoring
 	$(BIN)/ruff check harness mocks tests bench
 	$(BIN)/pytest -q -n 3 --dist worksteal --durations=25 -m "ci or not experiment" tests experiments
 
+# The harness prints the game day page's path as its last line. It exits with
+# the worst verdict (1 failed, 2 error); make turns any failure into exit 2.
 gameday: $(STAMP) monitoring
 	$(BIN)/harness gameday experiments
 

@@ -75,6 +75,8 @@ def _first_detection(outcome: Outcome) -> Detection | None:
 
 
 def append_record(history_dir: Path, record: dict) -> Path:
+    # No lock: two game days appending to one history at once could interleave
+    # their lines; read_history skips a mangled line with a warning.
     history_dir.mkdir(parents=True, exist_ok=True)
     path = history_dir / HISTORY_FILE
     with path.open("a", encoding="utf-8") as stream:

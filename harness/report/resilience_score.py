@@ -21,6 +21,7 @@ class Term:
     weight: float
 
 
+# The weights are fixed here rather than configured per estate.
 TERMS = (
     Term("passed", "experiments that passed (errors and aborts count as not)", 0.35),
     Term("detection", "expected alerts that arrived within their deadline", 0.20),

@@ -172,6 +172,8 @@ def _detections(measurements: dict, deadlines: dict) -> tuple[Detection, ...]:
     )
 
 
+# An SLO that never breached fails its check and also counts as a missed
+# recovery in the score: it costs both the passed and the recovery term.
 def _expects_recovery(measurements: dict, checks: list[dict]) -> bool:
     # The verdict names the check "SLO <service> breaks, then recovers".
     return "recover_deadline_s" in measurements or any(

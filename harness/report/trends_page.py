@@ -50,6 +50,8 @@ def score_chart(records: list[dict]) -> str:
     )
 
 
+# Only the first expected alert to arrive is drawn, with its own deadline; an
+# experiment's other alerts are on its game day's page.
 def _experiment_chart(name: str, records: list[dict], labels: list[str]) -> str:
     rows = [_row_of(record, name) for record in records]
     lines = [
