@@ -14,6 +14,7 @@ class Line:
     name: str
     values: tuple[float | None, ...]  # one per x position; None leaves a gap
     dashed: bool = False
+    colour: int | None = None  # index into the page's palette; default: its place
 
 
 def line_chart(
@@ -37,7 +38,7 @@ def line_chart(
         *_axes(plot, x_labels, unit),
     ]
     for index, line in enumerate(lines):
-        parts += _line(plot, line, f"c{index % 6}", x_labels, unit)
+        parts += _line(plot, line, _colour(line, index), x_labels, unit)
     if not points:
         parts.append(
             f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" '
@@ -81,13 +82,16 @@ def _axes(plot: _Plot, x_labels: list[str], unit: str) -> list[str]:
             f'<text class="tick" x="{LEFT - 4}" y="{y + 4}" text-anchor="end">'
             f"{value:g} {escape(unit)}</text>"
         )
+    last = len(x_labels) - 1
     step = max(1, -(-len(x_labels) // MAX_X_LABELS))
     for index, label in enumerate(x_labels):
-        if index % step and index != len(x_labels) - 1:
+        # Every step-th label and the last, never two labels closer than a step.
+        if index != last and (index % step or last - index < step):
             continue
+        anchor = "end" if index == last and last > 0 else "middle"
         parts.append(
             f'<text class="tick" x="{plot.x(index)}" y="{bottom + 14}" '
-            f'text-anchor="middle">{escape(label)}</text>'
+            f'text-anchor="{anchor}">{escape(label)}</text>'
         )
     return parts
 
@@ -106,7 +110,8 @@ def _line(
         tip = f"{line.name}: {value:g} {unit} ({x_labels[index]})"
         parts.append(
             f'<circle class="dot {colour}" cx="{plot.x(index)}" '
-            f'cy="{plot.y(value)}" r="3"><title>{escape(tip)}</title></circle>'
+            f'cy="{plot.y(value)}" r="{2 if line.dashed else 3}">'
+            f"<title>{escape(tip)}</title></circle>"
         )
     return parts
 
@@ -125,19 +130,26 @@ def _runs(plot: _Plot, values: tuple[float | None, ...]) -> list[str]:
 
 
 def _legend(lines: list[Line]) -> list[str]:
-    parts, x = [], LEFT
+    """One entry per line, on two rows when one is too narrow."""
+    parts, x, y = [], LEFT, HEIGHT - 20
     for index, line in enumerate(lines):
-        y = HEIGHT - 12
+        width = 30 + 6.5 * len(line.name)
+        if x + width > WIDTH - RIGHT and x > LEFT:
+            x, y = LEFT, y + 14
         dash = ' stroke-dasharray="5 4"' if line.dashed else ""
         parts.append(
-            f'<line class="line c{index % 6}" x1="{x}" y1="{y - 4}" '
+            f'<line class="line {_colour(line, index)}" x1="{x}" y1="{y - 4}" '
             f'x2="{x + 18}" y2="{y - 4}"{dash}/>'
         )
         parts.append(
             f'<text class="legend" x="{x + 22}" y="{y}">{escape(line.name)}</text>'
         )
-        x += 30 + 7 * len(line.name)
+        x += width
     return parts
+
+
+def _colour(line: Line, index: int) -> str:
+    return f"c{(index if line.colour is None else line.colour) % 6}"
 
 
 def _nice_ceiling(value: float) -> float:

@@ -55,19 +55,19 @@ def score_chart(records: list[dict]) -> str:
 def _experiment_chart(name: str, records: list[dict], labels: list[str]) -> str:
     rows = [_row_of(record, name) for record in records]
     lines = [
-        Line("time to detect", tuple(_number(r.get("time_to_detect_s")) for r in rows)),
+        Line("time to detect", _values(rows, "time_to_detect_s"), colour=0),
         Line(
             "detect deadline",
-            tuple(_number(r.get("detect_deadline_s")) for r in rows),
+            _values(rows, "detect_deadline_s"),
             dashed=True,
+            colour=0,
         ),
-        Line(
-            "time to recover", tuple(_number(r.get("time_to_recover_s")) for r in rows)
-        ),
+        Line("time to recover", _values(rows, "time_to_recover_s"), colour=1),
         Line(
             "recover deadline",
-            tuple(_number(r.get("recover_deadline_s")) for r in rows),
+            _values(rows, "recover_deadline_s"),
             dashed=True,
+            colour=1,
         ),
     ]
     return (
@@ -75,6 +75,10 @@ def _experiment_chart(name: str, records: list[dict], labels: list[str]) -> str:
         + line_chart(name, labels, lines, "s")
         + "</figure>"
     )
+
+
+def _values(rows: list[dict], key: str) -> tuple[float | None, ...]:
+    return tuple(_number(row.get(key)) for row in rows)
 
 
 def _gameday_table(records: list[dict]) -> list[str]:

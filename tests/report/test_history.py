@@ -221,3 +221,13 @@ def _history(records):
     from harness.report.history import History
 
     return History(json.loads(json.dumps(records)), [])
+
+
+def test_many_game_days_label_some_x_positions_and_always_the_last():
+    labels = [f"d{i:02d}" for i in range(20)]
+
+    chart = line_chart("t", labels, [Line("x", tuple(range(20)))], "s")
+
+    shown = re.findall(r'text-anchor="(?:middle|end)">(d\d\d)<', chart)
+    assert shown[0] == "d00" and shown[-1] == "d19"
+    assert len(shown) <= 7
