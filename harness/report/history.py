@@ -55,14 +55,19 @@ def _experiment(outcome: Outcome) -> dict:
         "experiment": outcome.experiment,
         "run_id": outcome.run_id,
         "verdict": outcome.status,
-        "time_to_detect_s": outcome.time_to_detect_s,
+        "time_to_detect_s": _rounded(outcome.time_to_detect_s),
         "detect_alert": first.alert if first else None,
-        "detect_deadline_s": first.deadline_s if first else None,
-        "time_to_recover_s": outcome.time_to_recover_s,
-        "recover_deadline_s": outcome.recover_deadline_s,
-        "budget_consumed_ratio": outcome.budget_consumed_ratio,
+        "detect_deadline_s": _rounded(first.deadline_s if first else None),
+        "time_to_recover_s": _rounded(outcome.time_to_recover_s),
+        "recover_deadline_s": _rounded(outcome.recover_deadline_s),
+        "budget_consumed_ratio": _rounded(outcome.budget_consumed_ratio, 4),
         "rca_correct": outcome.rca_correct,
     }
+
+
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    """Without the float noise of sums of deadline terms (17.240000000000002)."""
+    return None if value is None else round(value, digits)
 
 
 def _first_detection(outcome: Outcome) -> Detection | None:

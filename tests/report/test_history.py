@@ -85,6 +85,19 @@ def test_the_detection_in_a_record_pairs_the_first_alert_with_its_deadline():
     assert none_seen["detect_deadline_s"] == 5.0
 
 
+def test_a_record_rounds_away_float_noise():
+    noisy = Outcome(
+        "x", "passed", detections=(Detection("A", 5.28199999, 17.240000000000002),)
+    )
+
+    entry = gameday_record("s", "t", [noisy], resilience_score([noisy]))["experiments"][
+        0
+    ]
+
+    assert json.dumps(entry["detect_deadline_s"]) == "17.24"
+    assert entry["time_to_detect_s"] == 5.282
+
+
 def test_records_are_appended_and_read_back_in_stamp_order(tmp_path):
     append_record(tmp_path, record("20261205-050000"))
     append_record(tmp_path, record("20261205-040000", status="failed"))
