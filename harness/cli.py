@@ -534,6 +534,8 @@ def _cmd_gameday(args) -> int:
     print(summary.table())
     if summary.interrupted:
         print(f"game day stopped early: {summary.interrupted}")
+    if summary.score is not None:
+        print(f"resilience score: {summary.score:.1f} / 100")
     print(f"game day summary: {summary.path}")
     # The page is the last line, so scripts (and `make gameday`) can take it.
     print(f"game day page: {summary.page or summary.path}")

@@ -37,6 +37,7 @@ class GamedaySummary:
     results: list[RunResult] = field(default_factory=list)
     interrupted: str = ""  # why the game day stopped early, if it did
     page: Path | None = None  # index.html, once written
+    score: float | None = None  # the resilience score, once computed
 
     @property
     def exit_code(self) -> int:
@@ -136,6 +137,7 @@ class _Publisher:
 
     def everything(self) -> None:
         view = self._view(git_commit=git_commit(REPO_ROOT))
+        self.summary.score = view.score.value
         self.summary_markdown(view)
         history = self._update_history(view)
         if history is not None:

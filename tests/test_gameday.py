@@ -229,4 +229,5 @@ def test_the_gameday_command_prints_the_page_path_last(tmp_path, journaled, caps
     lines = capsys.readouterr().out.splitlines()
     page = lines[-1].removeprefix("game day page: ")
     assert page.endswith("index.html") and Path(page).is_file()
+    assert "resilience score: 73.5 / 100" in lines
     assert code == 1  # the worst verdict: failed
