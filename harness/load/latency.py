@@ -17,7 +17,7 @@ from typing import Any
 
 # Each bucket's upper edge is 2% above its lower edge.
 BUCKET_GROWTH = 1.02
-# Times below this share one bucket; a load run never resolves them anyway.
+# Known shortcoming: times below this share one bucket.
 SMALLEST_BUCKET_MS = 0.01
 DEFAULT_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 MAX_PERCENTILES = 8

@@ -182,7 +182,14 @@ class RateCheck:
 def check_rate(
     journeys: JourneyCounts, fault_window_unix: tuple[float, float] | None
 ) -> RateCheck:
-    """Flag a run that achieved under UNDER_OFFERED_RATIO of what it offered."""
+    """Flag a run that achieved under UNDER_OFFERED_RATIO of what it offered.
+
+    Known shortcoming: an open-model run is judged over the whole run, so a
+    generator that fell behind only during the fault is diluted by the rest.
+    Known shortcoming: a closed model's fault window spans the first injection
+    to the last rollback, quiet stretches between faults included, and only
+    whole seconds count, so a window under one whole second gives no ratio.
+    """
     achieved = journeys.achieved_start_rate_per_s
     if journeys.model != CLOSED_MODEL:
         return _check_open_rate(journeys.offered_rate_per_s or 0.0, achieved)

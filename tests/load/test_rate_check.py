@@ -221,3 +221,31 @@ def test_a_closed_result_told_its_fault_window_flags_from_it() -> None:
     assert after["under_offered"] is True
     assert after["steady_achieved_per_s"] == 10
     assert after["fault_window_achieved_per_s"] == 4
+
+
+def test_the_run_tells_the_result_its_fault_window_from_the_journal(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+
+    from harness.experiment.runner import _with_fault_window
+    from harness.report.journal import Journal
+
+    journal = Journal(tmp_path, "run")
+    journal.record("load_started")
+    result = load_result(closed_counts(10, 4))
+    assert _with_fault_window(result, journal).fault_window_unix is None
+
+    injected = journal.record("fault_injected", fault="a")
+    journal.record("fault_injected", fault="b")
+    journal.record("fault_rolled_back", fault="a")
+    rolled_back = journal.record("fault_rolled_back", fault="b")
+    journal.record("load_stopped")
+
+    window = _with_fault_window(result, journal).fault_window_unix
+    assert window == (
+        datetime.fromisoformat(injected.wall).timestamp(),
+        datetime.fromisoformat(rolled_back.wall).timestamp(),
+    )
+    assert _with_fault_window(None, journal) is None
+    journal.close()
