@@ -132,7 +132,7 @@ def _percentiles(entry: Fields) -> tuple[float, ...]:
             )
         if p in value[:index]:
             entry.fail(where + (index,), p, "each percentile once")
-    return tuple(sorted(float(p) for p in value))
+    return tuple(sorted(value))
 
 
 def _arrival_rate(entry: Fields) -> float:

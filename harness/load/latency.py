@@ -19,7 +19,7 @@ from typing import Any
 BUCKET_GROWTH = 1.02
 # Known shortcoming: times below this share one bucket.
 SMALLEST_BUCKET_MS = 0.01
-DEFAULT_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+DEFAULT_PERCENTILES = (50, 95, 99, 99.9)
 MAX_PERCENTILES = 8
 
 
