@@ -4,6 +4,9 @@ Each test points every journey of the mix at one misbehaving socket on
 127.0.0.1 and runs real Locust for 3 s.
 """
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -95,3 +98,39 @@ def test_a_server_that_never_answers_times_every_request_out(hostile, load_run) 
     p50_ms = result.as_dict()["latency_ms"]["all"]["p50"]
     assert TIMEOUT_S * 1000 <= p50_ms < (TIMEOUT_S + 0.3) * 1000
     assert any("no answer within request_timeout_s" in f.error for f in result.failures)
+
+
+def test_each_client_error_is_sorted_into_its_kind() -> None:
+    # The locustfile imports gevent, so it is loaded in an interpreter of its own.
+    code = """
+import json
+from geventhttpclient.response import HTTPConnectionClosed
+from geventhttpclient.useragent import RetriesExceeded
+from harness.load.journeys import describe_error, failure_kind
+errors = {
+    "refused": ConnectionRefusedError(111, "Connection refused"),
+    "reset": ConnectionResetError(104, "Connection reset by peer"),
+    "closed": HTTPConnectionClosed("connection closed."),
+    "broken_pipe": BrokenPipeError(32, "Broken pipe"),
+    "timed_out": RetriesExceeded("http://127.0.0.1:1/x", 0, original=TimeoutError()),
+    "not_http": ValueError("invalid literal"),
+}
+kinds = {k: failure_kind(describe_error(e, 200, 0.5)) for k, e in errors.items()}
+print(json.dumps(kinds))
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert json.loads(ran.stdout) == {
+        "refused": "connection_error",
+        "reset": "connection_error",
+        "closed": "connection_error",
+        "broken_pipe": "connection_error",
+        "timed_out": "timeout",
+        "not_http": None,
+    }
