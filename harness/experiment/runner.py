@@ -707,7 +707,10 @@ def _with_fault_window(load_result, journal: Journal):
     ends = journal.events("fault_rolled_back") or journal.events("load_stopped")
     if not ends:
         return load_result
-    start = datetime.fromisoformat(injected[0].wall).timestamp()
+    # The injection is journaled once its effect was seen, that long after
+    # the fault began to act.
+    seen_after_s = injected[0].fields.get("effect_seen_after_s") or 0.0
+    start = datetime.fromisoformat(injected[0].wall).timestamp() - seen_after_s
     end = datetime.fromisoformat(ends[-1].wall).timestamp()
     return load_result.with_fault_window(start, max(start, end))
 

@@ -236,7 +236,7 @@ def test_the_run_tells_the_result_its_fault_window_from_the_journal(
     result = load_result(closed_counts(10, 4))
     assert _with_fault_window(result, journal).fault_window_unix is None
 
-    injected = journal.record("fault_injected", fault="a")
+    injected = journal.record("fault_injected", fault="a", effect_seen_after_s=2.5)
     journal.record("fault_injected", fault="b")
     journal.record("fault_rolled_back", fault="a")
     rolled_back = journal.record("fault_rolled_back", fault="b")
@@ -244,7 +244,8 @@ def test_the_run_tells_the_result_its_fault_window_from_the_journal(
 
     window = _with_fault_window(result, journal).fault_window_unix
     assert window == (
-        datetime.fromisoformat(injected.wall).timestamp(),
+        # The fault acted from before its effect was seen.
+        datetime.fromisoformat(injected.wall).timestamp() - 2.5,
         datetime.fromisoformat(rolled_back.wall).timestamp(),
     )
     assert _with_fault_window(None, journal) is None
