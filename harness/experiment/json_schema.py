@@ -17,6 +17,7 @@ from typing import Any
 from harness.experiment import expect_schema, fault_schema, halt, schema
 from harness.experiment.load_schema import LOAD_FIELDS
 from harness.integrity import INVARIANTS
+from harness.load.latency import DEFAULT_PERCENTILES, MAX_PERCENTILES
 from harness.load.settings import (
     JOURNEY_TARGETS,
     MAX_ARRIVAL_RATE_PER_S,
@@ -209,6 +210,18 @@ def _load() -> dict:
             MAX_THINK_TIME_S,
             default=0,
         ),
+        "percentiles": {
+            "description": (
+                "Response-time percentiles to report, estimated from the run's "
+                "histograms."
+            ),
+            "type": "array",
+            "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+            "minItems": 1,
+            "maxItems": MAX_PERCENTILES,
+            "uniqueItems": True,
+            "default": list(DEFAULT_PERCENTILES),
+        },
     }
     _same_fields(properties, LOAD_FIELDS, "load")
     shape = _closed(properties)

@@ -11,12 +11,15 @@
 
 `journey: file_a_claim` stands for `journeys: [file_a_claim]`. A list weighs
 every journey the same; a mapping gives each its relative weight.
+`percentiles: [50, 95, 99, 99.9]` (the default) are the response-time
+percentiles reported, estimated from the run's histograms.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
 from harness.fields import Fields
+from harness.load.latency import DEFAULT_PERCENTILES, MAX_PERCENTILES
 from harness.load.settings import (
     CLOSED_MODEL,
     JOURNEY_TARGETS,
@@ -27,7 +30,14 @@ from harness.load.settings import (
     OPEN_MODEL,
 )
 
-LOAD_FIELDS = ("journey", "journeys", "arrival_rate_per_s", "users", "think_time_s")
+LOAD_FIELDS = (
+    "journey",
+    "journeys",
+    "arrival_rate_per_s",
+    "users",
+    "think_time_s",
+    "percentiles",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class LoadSpec:
     arrival_rate_per_s: float | None = None
     users: int | None = None
     think_time_s: float = 0.0
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
 
     @property
     def model(self) -> str:
@@ -54,6 +65,7 @@ class LoadSpec:
             "arrival_rate_per_s": self.arrival_rate_per_s,
             "users": self.users,
             "think_time_s": self.think_time_s,
+            "percentiles": self.percentiles,
         }
 
 
@@ -61,11 +73,15 @@ def parse_load(entry: Fields) -> LoadSpec:
     """Read and check the `load:` mapping of an experiment file."""
     entry.require_known(LOAD_FIELDS)
     journeys = _journeys(entry)
+    percentiles = _percentiles(entry)
     _require_one_of(entry, ("arrival_rate_per_s", "users"), _ONE_MODEL)
     if "arrival_rate_per_s" in entry.data:
-        return LoadSpec(journeys, arrival_rate_per_s=_arrival_rate(entry))
+        return LoadSpec(
+            journeys, arrival_rate_per_s=_arrival_rate(entry), percentiles=percentiles
+        )
     return LoadSpec(
         journeys,
+        percentiles=percentiles,
         users=entry.get(
             "users",
             int,
@@ -93,6 +109,30 @@ def _require_one_of(entry: Fields, keys: tuple[str, str], accepted: str) -> None
     if not given:
         # Reading a missing field without a default reports it as missing.
         entry.get(keys[0], object, accepted=accepted)
+
+
+_PERCENTILES = (
+    f"a list of 1 to {MAX_PERCENTILES} percentiles, each above 0 and below 100, "
+    "such as [50, 95, 99, 99.9]"
+)
+
+
+def _percentiles(entry: Fields) -> tuple[float, ...]:
+    if "percentiles" not in entry.data:
+        return DEFAULT_PERCENTILES
+    where = entry.here + ("percentiles",)
+    value = entry.data["percentiles"]
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PERCENTILES:
+        entry.fail(where, value, _PERCENTILES)
+    for index, p in enumerate(value):
+        number = isinstance(p, int | float) and not isinstance(p, bool)
+        if not number or not 0 < p < 100:
+            entry.fail(
+                where + (index,), p, "a percentile above 0 and below 100, such as 99.9"
+            )
+        if p in value[:index]:
+            entry.fail(where + (index,), p, "each percentile once")
+    return tuple(sorted(value))
 
 
 def _arrival_rate(entry: Fields) -> float:

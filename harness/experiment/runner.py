@@ -675,7 +675,7 @@ class ExperimentRun:
             self.deadlines,
             interrupted=self.interrupted,
         )
-        load_result = self._parts.get("load_result")
+        load_result = _with_fault_window(self._parts.get("load_result"), self.journal)
         self.journal.write(
             {
                 "experiment": self.experiment.name,
@@ -694,6 +694,25 @@ class ExperimentRun:
         self.journal.close()
         write_summary(result, self.journal, self.experiment, load_result)
         return result
+
+
+def _with_fault_window(load_result, journal: Journal):
+    """The load result, told when the first fault went in and the last came out.
+
+    A fault never rolled back (the run died) acted until the load stopped.
+    """
+    injected = journal.events("fault_injected")
+    if load_result is None or not injected:
+        return load_result
+    ends = journal.events("fault_rolled_back") or journal.events("load_stopped")
+    if not ends:
+        return load_result
+    # The injection is journaled once its effect was seen, that long after
+    # the fault began to act.
+    seen_after_s = injected[0].fields.get("effect_seen_after_s") or 0.0
+    start = datetime.fromisoformat(injected[0].wall).timestamp() - seen_after_s
+    end = datetime.fromisoformat(ends[-1].wall).timestamp()
+    return load_result.with_fault_window(start, max(start, end))
 
 
 def _verdict_dict(verdict: Verdict) -> dict:

@@ -16,6 +16,9 @@ next to them:
 - <csv prefix>_accepted.jsonl: one line per record a service answered as
   created (a claim's, payment's, customer's or policy's ID), written as the
   answer arrives, so the integrity checks can look for each one after the run;
+- <csv prefix>_latency.json: two response-time histograms (every request,
+  successful requests) and the counts of timeouts and connection errors,
+  rewritten every second and once more at the end (harness.load.latency);
 - <csv prefix>_final_*.csv: Locust's stats as they stood when the test stopped.
   Locust rewrites its own CSVs only once a second and does not rewrite them at
   exit, so they can miss up to the last second of requests.
@@ -43,15 +46,18 @@ from typing import Any
 
 import gevent
 from gevent.pool import Pool
+from geventhttpclient.response import HTTPConnectionClosed
 from locust import User, events, task
 from locust.contrib.fasthttp import FastHttpSession
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from harness.load.arrivals import count_due, seeded_offsets
+from harness.load.latency import CONNECTION_ERROR, TIMEOUT, RequestLatencies
 from harness.load.settings import (
     ACCEPTED_RECORDS_SUFFIX,
     CLOSED_MODEL,
     CONFIG_ENV_VAR,
+    LATENCY_SUFFIX,
     LoadSettings,
 )
 
@@ -227,7 +233,7 @@ class StepClient:
         # it can hold its journey longer than request_timeout_s.
         elapsed_s = response.request_meta["response_time"] / 1000
         if elapsed_s > self.timeout_s:
-            return StepFailed(
+            return StepTimedOut(
                 f"answered after {elapsed_s:.1f} s, over request_timeout_s = "
                 f"{self.timeout_s:g} s"
             )
@@ -240,6 +246,14 @@ class StepFailed(Exception):
     Locust groups failures by their text; a URL holding a customer's ID would
     split one cause into a row per customer.
     """
+
+
+class StepTimedOut(StepFailed):
+    """The step got no whole answer within request_timeout_s."""
+
+
+class StepConnectionFailed(StepFailed):
+    """The connection was refused, reset or closed before a whole answer came."""
 
 
 def _json_object(response: Any) -> dict[str, Any]:
@@ -271,9 +285,22 @@ def describe_error(
     original = getattr(error, "original", None)
     cause = original if isinstance(original, BaseException) else error
     if isinstance(cause, TimeoutError | gevent.Timeout):
-        return StepFailed(f"no answer within request_timeout_s = {timeout_s:g} s")
+        return StepTimedOut(f"no answer within request_timeout_s = {timeout_s:g} s")
     detail = getattr(cause, "text", None) or str(cause)
-    return StepFailed(f"{type(cause).__name__}: {detail}")
+    # A reset often reads as the connection closed mid-answer; both, and any
+    # other socket error, mean the request never got its answer.
+    lost = isinstance(cause, OSError | HTTPConnectionClosed)
+    kind = StepConnectionFailed if lost else StepFailed
+    return kind(f"{type(cause).__name__}: {detail}")
+
+
+def failure_kind(error: BaseException | None) -> str | None:
+    """TIMEOUT, CONNECTION_ERROR, or None for any other failure (or none)."""
+    if isinstance(error, StepTimedOut):
+        return TIMEOUT
+    if isinstance(error, StepConnectionFailed):
+        return CONNECTION_ERROR
+    return None
 
 
 def file_a_claim(steps: StepClient, claim: ClaimInput) -> bool:
@@ -659,6 +686,44 @@ class CountsWriter:
             gevent.sleep(COUNTS_WRITE_INTERVAL_S)
 
 
+class LatencyRecorder:
+    """Adds every request Locust reports to the run's histograms, and writes them.
+
+    The file is rewritten every second, like the journey counts, and once
+    more after the last journey stopped.
+    """
+
+    def __init__(self, path: Path | None):
+        self.latencies = RequestLatencies()
+        self.path = path
+        self.greenlet = gevent.spawn(self._every_second)
+
+    def on_request(
+        self,
+        request_type: str,
+        response_time: float | None,
+        exception: BaseException | None,
+        **_kwargs: Any,
+    ) -> None:
+        # Dropped arrivals were never sent; they have no response time.
+        if request_type == DROPPED_REQUEST_TYPE or response_time is None:
+            return
+        self.latencies.add(response_time, exception is None, failure_kind(exception))
+
+    def finish(self) -> None:
+        self.greenlet.kill(block=True)
+        self.write()
+
+    def write(self) -> None:
+        if self.path is not None:
+            _write_atomically(self.path, json.dumps(self.latencies.as_dict()))
+
+    def _every_second(self) -> None:
+        while True:
+            self.write()
+            gevent.sleep(COUNTS_WRITE_INTERVAL_S)
+
+
 class OpenModelDriver:
     """Starts journeys on schedule, however long the earlier ones take."""
 
@@ -878,6 +943,22 @@ class ClosedModelUser(User):
     @task
     def run_a_journey(self) -> None:
         self.shared.run_one(self.steps)
+
+
+@events.test_start.add_listener
+def start_latency_recorder(environment: Any, **_kwargs: Any) -> None:
+    """Record every request's response time, in either model."""
+    recorder = LatencyRecorder(_output_path(environment, LATENCY_SUFFIX))
+    environment.latency_recorder = recorder
+    environment.events.request.add_listener(recorder.on_request)
+
+
+@events.test_stop.add_listener
+def finish_latency_recorder(environment: Any, **_kwargs: Any) -> None:
+    """Write the final histograms; every journey has stopped by now."""
+    recorder = getattr(environment, "latency_recorder", None)
+    if recorder is not None:
+        recorder.finish()
 
 
 @events.test_start.add_listener

@@ -1,25 +1,45 @@
 """What a load run measured, read back from the files the Locust process wrote.
 
-Response-time percentiles are Locust's estimates: Locust keeps response times
-rounded to about two significant digits (whole ms below 100 ms, so a sub-ms
-answer reads 0), so a p95 of 2300 ms means "about 2.3 s", not an exact sample.
-Arrivals dropped at
-max_in_flight count as failed requests with no response time, so they raise
-the failure counts without pulling the percentiles down.
+Two kinds of response-time percentiles are reported, both estimates. The
+`*_ms_estimate` keys are Locust's own: it keeps response times rounded to
+about two significant digits (whole ms below 100 ms, so a sub-ms answer reads
+0), so a p95 of 2300 ms means "about 2.3 s", not an exact sample. `latency_ms`
+holds the experiment's chosen percentiles, read from the locustfile's own
+log-spaced histograms (harness.load.latency), of all requests and of the
+successful ones. Arrivals dropped at max_in_flight count as failed requests
+with no response time, so they raise the failure counts without pulling the
+percentiles down.
+
+The achieved rate is checked against the offered one: an open-model run that
+started under UNDER_OFFERED_RATIO of the journeys it offered is flagged. A
+closed model offers no rate, and its users wait for their answers, so a slow
+estate lowers the load itself; such a run is flagged when the journeys it
+started per second in the fault window fell under UNDER_OFFERED_RATIO of
+those of the steady state before it. The flag is shown, not judged: it never
+changes a verdict.
 """
 
 import csv
 import json
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import StackError
+from harness.load.latency import (
+    DEFAULT_PERCENTILES,
+    RequestLatencies,
+    resolution_note,
+)
+from harness.load.settings import CLOSED_MODEL, LATENCY_SUFFIX
 
 log = logging.getLogger(__name__)
 
 AGGREGATED = "Aggregated"
+# A run that achieved less than this share of its offered rate is flagged.
+UNDER_OFFERED_RATIO = 0.8
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,105 @@ class JourneyCounts:
 
 
 @dataclass(frozen=True)
+class RateCheck:
+    """The achieved journey rate against the offered one, and whether it fell short.
+
+    Open model: journeys started per second against the arrival rate.
+    Closed model: offered_per_s is None; achieved_ratio compares the fault
+    window's starts per second with the steady state's, when both are known.
+    """
+
+    offered_per_s: float | None
+    achieved_per_s: float
+    achieved_ratio: float | None
+    under_offered: bool
+    steady_achieved_per_s: float | None
+    fault_window_achieved_per_s: float | None
+    note: str
+
+
+def check_rate(
+    journeys: JourneyCounts, fault_window_unix: tuple[float, float] | None
+) -> RateCheck:
+    """Flag a run that achieved under UNDER_OFFERED_RATIO of what it offered.
+
+    Known shortcoming: an open-model run is judged over the whole run, so a
+    generator that fell behind only during the fault is diluted by the rest.
+    Known shortcoming: a closed model's fault window spans the first injection
+    to the last rollback, quiet stretches between faults included, and only
+    whole seconds count, so a window under one whole second gives no ratio.
+    """
+    achieved = journeys.achieved_start_rate_per_s
+    if journeys.model != CLOSED_MODEL:
+        return _check_open_rate(journeys.offered_rate_per_s or 0.0, achieved)
+    steady = fault = None
+    if fault_window_unix is not None:
+        start, end = fault_window_unix
+        counts = dict(journeys.started_per_second)
+        first_second = min(counts, default=math.ceil(start))
+        # Whole seconds only: the first second of load and the seconds a
+        # fault began or ended in are partly outside their window.
+        steady = _starts_per_s(counts, first_second + 1, math.floor(start))
+        fault = _starts_per_s(counts, math.ceil(start), math.floor(end))
+    return _check_closed_rate(achieved, steady, fault)
+
+
+def _check_open_rate(offered: float, achieved: float) -> RateCheck:
+    ratio = achieved / offered if offered > 0 else None
+    under = ratio is not None and ratio < UNDER_OFFERED_RATIO
+    note = (
+        f"open model: {achieved:.2f} journeys started per s against "
+        f"{offered:g} offered ({_share(ratio)})"
+    )
+    if under:
+        note += (
+            f"; UNDER {UNDER_OFFERED_RATIO:.0%} of the offered rate: arrivals "
+            "were dropped at max_in_flight or started late, so the estate got "
+            "less load than the experiment asked for"
+        )
+    return RateCheck(offered, achieved, ratio, under, None, None, note)
+
+
+def _check_closed_rate(
+    achieved: float, steady: float | None, fault: float | None
+) -> RateCheck:
+    ratio = fault / steady if fault is not None and steady else None
+    under = ratio is not None and ratio < UNDER_OFFERED_RATIO
+    note = (
+        "closed model: no offered rate; each user waits for its answers, so "
+        "slower answers lower the load itself and hide slowness"
+    )
+    if ratio is None:
+        note += f"; {achieved:.2f} journeys started per s over the run"
+    else:
+        note += (
+            f"; {fault:.2f} journeys started per s in the fault window against "
+            f"{steady:.2f} in the steady state ({_share(ratio)})"
+        )
+    if under:
+        note += (
+            f"; UNDER {UNDER_OFFERED_RATIO:.0%} of the steady state: the "
+            "fault slowed the users down, and the load they offered fell with it"
+        )
+    return RateCheck(None, achieved, ratio, under, steady, fault, note)
+
+
+def _starts_per_s(counts: dict[int, int], first: int, end: int) -> float | None:
+    """Mean journeys started per second over the whole seconds [first, end)."""
+    if end <= first:
+        return None
+    return sum(counts.get(second, 0) for second in range(first, end)) / (end - first)
+
+
+def _share(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.0%}"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+@dataclass(frozen=True)
 class LoadResult:
     """Everything one load run measured."""
 
@@ -154,6 +273,18 @@ class LoadResult:
     exit_code: int | None
     stats_are_final: bool
     out_dir: Path
+    latencies: RequestLatencies
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    # Unix times the first fault was injected and the last rolled back.
+    fault_window_unix: tuple[float, float] | None = None
+
+    def with_fault_window(self, start_unix: float, end_unix: float) -> "LoadResult":
+        """The same result, told when the faults acted (the closed model's check)."""
+        return replace(self, fault_window_unix=(start_unix, end_unix))
+
+    @property
+    def rate(self) -> RateCheck:
+        return check_rate(self.journeys, self.fault_window_unix)
 
     @property
     def offered_journey_rate_per_s(self) -> float | None:
@@ -167,8 +298,44 @@ class LoadResult:
         return tuple(row for row in self.history if row.name == name)
 
     def as_dict(self) -> dict:
-        """The totals a report shows; percentiles are Locust's estimates."""
+        """The totals a report shows; every percentile is an estimate."""
         total = self.aggregated
+        return {
+            **self._locust_totals(total),
+            **self._latency_dict(),
+            **self._rate_dict(),
+        }
+
+    def _latency_dict(self) -> dict:
+        latencies = self.latencies
+        return {
+            "percentiles": list(self.percentiles),
+            "latency_ms": {
+                "all": latencies.all.percentiles(self.percentiles),
+                "success": latencies.success.percentiles(self.percentiles),
+            },
+            "latency_note": resolution_note(latencies.all.growth),
+            "latency_samples": {
+                "all": latencies.all.count,
+                "success": latencies.success.count,
+            },
+            "timeouts": latencies.timeouts,
+            "connection_errors": latencies.connection_errors,
+        }
+
+    def _rate_dict(self) -> dict:
+        rate = self.rate
+        return {
+            "offered_per_s": rate.offered_per_s,
+            "achieved_per_s": _round(rate.achieved_per_s),
+            "achieved_ratio": _round(rate.achieved_ratio),
+            "under_offered": rate.under_offered,
+            "steady_achieved_per_s": _round(rate.steady_achieved_per_s),
+            "fault_window_achieved_per_s": _round(rate.fault_window_achieved_per_s),
+            "rate_note": rate.note,
+        }
+
+    def _locust_totals(self, total: RequestStats) -> dict:
         return {
             "requests": total.request_count,
             "failures": total.failure_count,
@@ -215,7 +382,11 @@ class LoadResult:
         }
 
 
-def read_result(prefix: Path, exit_code: int | None) -> LoadResult:
+def read_result(
+    prefix: Path,
+    exit_code: int | None,
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,
+) -> LoadResult:
     """Read the CSV and JSON files written under prefix by one Locust process."""
     final = Path(f"{prefix}_final_stats.csv").exists()
     if not final:
@@ -238,7 +409,16 @@ def read_result(prefix: Path, exit_code: int | None) -> LoadResult:
         exit_code=exit_code,
         stats_are_final=final,
         out_dir=prefix.parent,
+        latencies=_latencies(Path(f"{prefix}{LATENCY_SUFFIX}")),
+        percentiles=tuple(percentiles),
     )
+
+
+def _latencies(path: Path) -> RequestLatencies:
+    try:
+        return RequestLatencies.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StackError(f"cannot read response-time histograms {path}: {exc}") from exc
 
 
 def _rows(prefix: Path, suffix: str) -> list[dict[str, str]]:

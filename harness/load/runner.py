@@ -168,7 +168,7 @@ class LoadRun:
                 f"under {self.out_dir} may be incomplete; last lines of "
                 f"{self.process.log_path}:\n{self.process.log_tail()}"
             )
-        self.result = read_result(self.csv_prefix, exit_code)
+        self.result = read_result(self.csv_prefix, exit_code, self.settings.percentiles)
         log.info(
             "load run %s finished: %s journeys started, %s requests, %s failures",
             self.name,

@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 from harness.load.arrivals import ARRIVAL_PROCESSES, POISSON
+from harness.load.latency import DEFAULT_PERCENTILES, percentiles_problem
 
 CONFIG_ENV_VAR = "HARNESS_LOAD_CONFIG"
 # Next to Locust's CSVs: one JSON line {"kind": ..., "id": ...} per record a
 # service answered as created, for the integrity checks after the run.
 ACCEPTED_RECORDS_SUFFIX = "_accepted.jsonl"
+# Next to Locust's CSVs: the run's response-time histograms (see latency.py).
+LATENCY_SUFFIX = "_latency.json"
 
 OPEN_MODEL = "open"
 CLOSED_MODEL = "closed"
@@ -58,6 +61,8 @@ class LoadSettings:
     request_timeout_s: float = 2.0
     max_in_flight: int = 200
     arrival_process: str = POISSON
+    # Reported from the run's histograms; the locustfile does not use them.
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
     where: str = field(default="load settings", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +70,7 @@ class LoadSettings:
         self._check_targets()
         self._check_model()
         self._check_numbers()
+        self._check_percentiles()
         if self.arrival_process not in ARRIVAL_PROCESSES:
             self._fail(
                 "arrival_process",
@@ -122,6 +128,7 @@ class LoadSettings:
         data.pop("where")
         data["targets"] = dict(self.targets)
         data["journeys"] = dict(self.journeys)
+        data["percentiles"] = list(self.percentiles)
         return data
 
     def write(self, path: Path) -> None:
@@ -210,6 +217,13 @@ class LoadSettings:
         self._require_count("max_in_flight", "an integer >= 1 (concurrent journeys)")
         if not _is_int(self.random_seed):
             self._fail("random_seed", self.random_seed, "an integer")
+
+    def _check_percentiles(self) -> None:
+        problem = percentiles_problem(self.percentiles)
+        if problem:
+            self._fail("percentiles", self.percentiles, problem)
+        # JSON gives a list; the frozen settings keep a tuple.
+        object.__setattr__(self, "percentiles", tuple(self.percentiles))
 
     def _require_number(
         self, name: str, accepted: str, maximum: float = math.inf

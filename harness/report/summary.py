@@ -178,16 +178,72 @@ def _alerts(journal: Journal) -> list[str]:
 def _load(load_result) -> list[str]:
     if load_result is None:
         return []
-    data = load_result.as_dict()
-    lines = [
+    return render_load(load_result.as_dict())
+
+
+def render_load(data: dict) -> list[str]:
+    """The Load section from a journal's "load"; keys added later may be absent."""
+    shown_apart = ("rate_note", "latency_note")
+    return [
         "## Load",
         "",
+        *_load_rate(data),
+        *_load_latency(data),
         "```",
-        *[f"{k}: {v}" for k, v in data.items() if not isinstance(v, (dict, list))],
+        *[
+            f"{k}: {v}"
+            for k, v in data.items()
+            if not isinstance(v, dict | list) and k not in shown_apart
+        ],
         "```",
         "",
     ]
+
+
+def _load_rate(data: dict) -> list[str]:
+    lines = []
+    if data.get("rate_note"):
+        lines += [f"Rate: {data['rate_note']}.", ""]
+    if data.get("under_offered"):
+        against = "offered" if data.get("offered_per_s") else "steady-state"
+        lines += [
+            f"**Flag: the load achieved under 80% of its {against} rate "
+            f"(achieved_ratio {data.get('achieved_ratio')}).** A flag in the "
+            "report, not part of the verdict.",
+            "",
+        ]
+    if "timeouts" in data:
+        lines += [
+            f"Failed requests: {data.get('failures')} of {data.get('requests')}, "
+            f"of which {data['timeouts']} timed out and "
+            f"{data.get('connection_errors')} lost their connection "
+            "(refused, reset or closed).",
+            "",
+        ]
     return lines
+
+
+def _load_latency(data: dict) -> list[str]:
+    latency = data.get("latency_ms")
+    if not latency:
+        return []
+    labels = list(latency.get("all") or {})
+    samples = data.get("latency_samples") or {}
+    lines = [
+        f"Response times in ms, {data.get('latency_note', 'estimates')}:",
+        "",
+        f"| requests | count | {' | '.join(labels)} |",
+        f"| --- | --- |{' --- |' * len(labels)}",
+    ]
+    for key, title in (("all", "all"), ("success", "successful")):
+        values = latency.get(key) or {}
+        cells = " | ".join(_ms(values.get(label)) for label in labels)
+        lines.append(f"| {title} | {samples.get(key, '')} | {cells} |")
+    return [*lines, ""]
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _timeline(journal: Journal) -> list[str]:

@@ -176,7 +176,42 @@ def test_the_spec_builds_valid_load_settings(tmp_path: Path) -> None:
         (
             {"journey": "view_policy", "users": 2, "think": 1},
             "unknown field 'load.think'; accepted fields: arrival_rate_per_s, "
-            "journey, journeys, think_time_s, users",
+            "journey, journeys, percentiles, think_time_s, users",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": 99},
+            "field 'load.percentiles' is 99; expected a list of 1 to 8 percentiles, "
+            "each above 0 and below 100",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": []},
+            "field 'load.percentiles' is []; expected a list of 1 to 8",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": list(range(1, 10))},
+            "field 'load.percentiles' is [1, 2, 3, 4, 5, 6, 7, 8, 9]; expected a "
+            "list of 1 to 8",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": [50, 100]},
+            ":7: field 'load.percentiles[1]' is 100; expected a percentile above 0 "
+            "and below 100",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": [0, 50]},
+            "field 'load.percentiles[0]' is 0; expected a percentile above 0",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": [50, "p99"]},
+            "field 'load.percentiles[1]' is 'p99'; expected a percentile",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": [True]},
+            "field 'load.percentiles[0]' is true; expected a percentile",
+        ),
+        (
+            {"journey": "view_policy", "users": 2, "percentiles": [99, 50, 99.0]},
+            "field 'load.percentiles[2]' is 99.0; expected each percentile once",
         ),
     ],
 )
@@ -188,3 +223,26 @@ def test_bad_load_names_line_field_value_and_what_is_accepted(
 
     assert str(tmp_path / "exp.yaml") in str(caught.value)
     assert expected in str(caught.value)
+
+
+def test_percentiles_default_to_50_95_99_and_99_9(tmp_path: Path) -> None:
+    spec = parse(tmp_path, {"users": 1, "journey": "view_policy"})
+
+    assert spec.percentiles == (50.0, 95.0, 99.0, 99.9)
+    assert LoadSettings(targets=TARGETS, **spec.settings_fields()).percentiles == (
+        50.0,
+        95.0,
+        99.0,
+        99.9,
+    )
+
+
+def test_percentiles_are_read_in_order_and_reach_the_settings(tmp_path: Path) -> None:
+    spec = parse(
+        tmp_path,
+        {"users": 1, "journey": "view_policy", "percentiles": [99.99, 75, 90]},
+    )
+
+    assert spec.percentiles == (75.0, 90.0, 99.99)
+    settings = LoadSettings(targets=TARGETS, **spec.settings_fields())
+    assert settings.percentiles == (75.0, 90.0, 99.99)

@@ -99,6 +99,11 @@ def test_slow_answers_do_not_slow_arrivals(
     assert result.journeys.in_flight_peak >= 15
     assert result.aggregated.failure_count == 0
     assert result.requests[CUSTOMERS].median_ms >= 300
+    # Every request waited out the delay; none failed, so both histograms agree.
+    latency = result.as_dict()["latency_ms"]
+    assert latency["success"]["p50"] >= 300
+    assert latency["all"] == latency["success"]
+    assert result.latencies.all.count == result.aggregated.request_count
 
 
 def test_answers_past_the_timeout_are_failures(
@@ -117,6 +122,8 @@ def test_answers_past_the_timeout_are_failures(
     [failure] = [f for f in result.failures if f.name == POLICIES]
     assert "no answer within request_timeout_s = 0.5 s" in failure.error
     assert failure.occurrences == policies.failure_count
+    assert result.latencies.timeouts == policies.failure_count
+    assert result.latencies.connection_errors == 0
     # A journey stops at its first failed step.
     assert services["claims-api"].served[CLAIMS] == 0
     assert_rate_held(result, relative_tolerance=0.1)
@@ -136,6 +143,7 @@ def test_refused_connections_are_failures(
     assert customers.failure_count == customers.request_count
     assert "ConnectionRefusedError" in result.failures[0].error
     assert result.journeys.failed == customers.failure_count
+    assert result.latencies.connection_errors == customers.failure_count
     assert services["policy-api"].served[POLICIES] == 0
 
 

@@ -35,6 +35,14 @@ def test_example_settings_survive_a_round_trip(tmp_path: Path) -> None:
 
     assert loaded == settings
     assert loaded.arrival_process == "poisson"
+    assert loaded.percentiles == (50, 95, 99, 99.9)
+
+
+def test_chosen_percentiles_survive_a_round_trip(tmp_path: Path) -> None:
+    settings = LoadSettings.from_dict({**EXAMPLE, "percentiles": [90, 99.99]})
+    settings.write(tmp_path / "settings.json")
+
+    assert LoadSettings.load(tmp_path / "settings.json").percentiles == (90, 99.99)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +64,13 @@ def test_example_settings_survive_a_round_trip(tmp_path: Path) -> None:
         ("max_in_flight", 2.5, ">= 1"),
         ("random_seed", "one", "an integer"),
         ("arrival_process", "bursty", "poisson, uniform"),
+        ("percentiles", [], "a non-empty list of percentiles"),
+        ("percentiles", 99, "a non-empty list of percentiles"),
+        ("percentiles", [50, 100], "above 0 and below 100; item 1 is 100"),
+        ("percentiles", [50, float("nan")], "item 1 is nan"),
+        ("percentiles", [50, "99"], "item 1 is '99'"),
+        ("percentiles", [95, 95.0], "each percentile once; 95.0 is given twice"),
+        ("percentiles", list(range(1, 10)), "at most 8 percentiles"),
     ],
 )
 def test_bad_value_names_field_value_and_what_is_accepted(

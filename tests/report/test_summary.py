@@ -57,3 +57,70 @@ def test_alerts_notified_show_their_context_once(tmp_path):
     assert "claims-platform" in table and "latency on x\\|y" in table
     assert "recent_changes" not in timeline and "claims-platform" not in timeline
     journal.close()
+
+
+LOAD = {
+    "requests": 1000,
+    "failures": 40,
+    "model": "open",
+    "percentiles": [50, 95, 99, 99.9],
+    "latency_ms": {
+        "all": {"p50": 12.04, "p95": 480.2, "p99": 2001.0, "p99.9": 2004.5},
+        "success": {"p50": 11.9, "p95": 40.3, "p99": 88.0, "p99.9": None},
+    },
+    "latency_note": "estimates from histogram buckets 2% wide (log-spaced): each "
+    "is within about 1% of the exact percentile of the samples",
+    "latency_samples": {"all": 1000, "success": 960},
+    "timeouts": 30,
+    "connection_errors": 10,
+    "offered_per_s": 10.0,
+    "achieved_per_s": 7.1,
+    "achieved_ratio": 0.71,
+    "under_offered": True,
+    "rate_note": "open model: 7.10 journeys started per s against 10 offered (71%)",
+}
+
+
+def test_the_load_section_shows_both_latencies_as_estimates_and_the_flag():
+    from harness.report.summary import render_load
+
+    text = "\n".join(render_load(LOAD))
+
+    assert "Response times in ms, estimates from histogram buckets 2% wide" in text
+    assert "| requests | count | p50 | p95 | p99 | p99.9 |" in text
+    assert "| all | 1000 | 12.0 | 480.2 | 2001.0 | 2004.5 |" in text
+    assert "| successful | 960 | 11.9 | 40.3 | 88.0 | - |" in text
+    assert "30 timed out and 10 lost their connection" in text
+    assert "**Flag: the load achieved under 80% of its offered rate" in text
+    assert "Rate: open model: 7.10 journeys started per s" in text
+
+
+def test_the_load_section_has_no_flag_when_the_rate_held():
+    from harness.report.summary import render_load
+
+    text = "\n".join(
+        render_load({**LOAD, "achieved_ratio": 0.95, "under_offered": False})
+    )
+
+    assert "Flag" not in text
+    assert "Rate: open model" in text
+
+
+def test_a_closed_run_is_flagged_against_its_steady_state():
+    from harness.report.summary import render_load
+
+    closed = {**LOAD, "model": "closed", "offered_per_s": None, "achieved_ratio": 0.4}
+
+    text = "\n".join(render_load(closed))
+
+    assert "under 80% of its steady-state rate (achieved_ratio 0.4)" in text
+
+
+def test_the_load_section_of_an_older_journal_has_only_its_totals():
+    from harness.report.summary import render_load
+
+    text = "\n".join(render_load({"requests": 10, "failures": 0, "p95_ms_estimate": 3}))
+
+    assert "p95_ms_estimate: 3" in text
+    assert "Response times" not in text
+    assert "Flag" not in text
