@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_slo(commands)
     _add_abort(commands)
     _add_sweep(commands)
+    _add_report(commands)
     return parser
 
 
@@ -298,6 +299,23 @@ def _cmd_abort(args) -> int:
     for outcome in outcomes:
         print(f"{outcome.run_id} (pid {outcome.pid}): {outcome.outcome}")
     return 0 if all(o.stopped_cleanly for o in outcomes) else 1
+
+
+def _add_report(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="render a run's report.html again from its journal.json",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from harness.report.rerender import rerender
+
+    for path in rerender(args.run_dir):
+        print(f"wrote {path}")
+    return 0
 
 
 def _sweep_ledger(run_dir: Path) -> None:
