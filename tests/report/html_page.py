@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -163,7 +162,3 @@ def rendered_body(page_path: Path, user_data_dir: Path) -> dict[str, str]:
     attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
     attributes["_dom"] = done.stdout
     return attributes
-
-
-def chromium_available() -> bool:
-    return CHROMIUM.exists() or shutil.which("chromium") is not None
