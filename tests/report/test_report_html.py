@@ -4,18 +4,24 @@ import base64
 import hashlib
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 
 from harness.cli import main
 from harness.errors import ReportError
+from harness.experiment.runner import RunResult
+from harness.experiment.verdict import Finding, Status, Verdict
+from harness.observe.timing import Deadline
 from harness.report.html import (
     fault_windows,
     markers,
     render_report_html,
     write_report_html,
 )
-from harness.report.rerender import load_journal, rerender
+from harness.report.journal import Journal
+from harness.report.rerender import load_journal, rerender, summary_from_journal
+from harness.report.summary import render_summary
 from tests.report.html_page import chart_data, journal, points_in_fault_windows
 
 SECTIONS = (
@@ -247,8 +253,72 @@ def test_write_report_html_and_harness_report(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
     page = (tmp_path / "report.html").read_text()
     assert page == render_report_html(journal("failed"))
+    assert (
+        (tmp_path / "summary.md")
+        .read_text()
+        .startswith("# claims-customer-latency: FAILED")
+    )
     assert write_report_html(tmp_path, journal()) == tmp_path / "report.html"
-    assert rerender(tmp_path) == [tmp_path / "report.html"]
+    assert rerender(tmp_path) == [tmp_path / "summary.md", tmp_path / "report.html"]
+
+
+def test_summary_from_the_journal_is_the_summary_the_run_wrote(tmp_path):
+    recorded = Journal(tmp_path, "run-1")
+    recorded.record("run_started", experiment="x", runbooks_disabled=["r"])
+    recorded.record("fault_injected", fault="slow", route="a_to_b")
+    recorded.record("alert_notified", alertname="A", status="firing", service="s")
+    recorded.record(
+        "integrity_checked",
+        results=[
+            {
+                "name": "n",
+                "held": False,
+                "checked": 3,
+                "violations": 1,
+                "examples": ["k|1"],
+            }
+        ],
+    )
+    checks = [Finding("alert A fires", "within 9 s", "never", held=False)]
+    verdict = Verdict(Status.FAILED, checks, "", {"time_to_detect_s": {}})
+    result = RunResult(
+        "x",
+        "run-1",
+        tmp_path,
+        verdict,
+        {"detect": {"A[page]": Deadline({"fault_effect_s": 1.0, "scrape_s": 2.0})}},
+    )
+    load = SimpleNamespace(as_dict=lambda: {"requests": 10, "by_journey": {}})
+    written = render_summary(
+        result, recorded, SimpleNamespace(hypothesis="h <b>"), load
+    )
+    recorded.write(
+        {
+            "experiment": "x",
+            "hypothesis": "h <b>",
+            "verdict": {
+                "status": "failed",
+                "reason": "",
+                "checks": [vars(c) for c in checks],
+                "measurements": verdict.measurements,
+            },
+            "deadlines": {
+                "detect": {
+                    "A[page]": {
+                        "total_s": 3.0,
+                        "terms": {"fault_effect_s": 1.0, "scrape_s": 2.0},
+                    }
+                }
+            },
+            "load": load.as_dict(),
+        }
+    )
+    recorded.close()
+
+    again = summary_from_journal(load_journal(tmp_path))
+
+    assert "alert A fires" in again and "k\\|1" in again
+    assert again == written
 
 
 def test_harness_report_names_a_missing_or_broken_journal(tmp_path, capsys):
