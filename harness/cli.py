@@ -304,7 +304,7 @@ def _cmd_abort(args) -> int:
 def _add_report(commands) -> None:
     report = commands.add_parser(
         "report",
-        help="render a run's report.html again from its journal.json",
+        help="render a run's summary.md and report.html again from its journal.json",
     )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.set_defaults(handler=_cmd_report)
