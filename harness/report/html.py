@@ -109,8 +109,12 @@ def _status(journal: dict) -> str:
 
 
 def _verdict(journal: dict) -> dict:
-    verdict = journal.get("verdict")
-    return verdict if isinstance(verdict, dict) else {}
+    return _dict(journal.get("verdict"))
+
+
+def _dict(value: Any) -> dict:
+    """value when it is a mapping; {} for anything an odd journal holds instead."""
+    return value if isinstance(value, dict) else {}
 
 
 def _events(journal: dict) -> list[dict]:
@@ -169,6 +173,10 @@ def _banner(status: str, verdict: dict) -> str:
     return "\n".join(lines)
 
 
+def _list_of(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _checks(verdict: dict) -> list[dict]:
     checks = verdict.get("checks")
     return (
@@ -182,12 +190,11 @@ def _about(journal: dict) -> str:
         ("hypothesis", journal.get("hypothesis")),
         ("experiment file", journal.get("source")),
     ]
-    breakage = journal.get("deliberate_breakage") or {}
-    if isinstance(breakage, dict):
-        for alert in breakage.get("alert_rules_removed") or []:
-            rows.append(("deliberately broken", f"alert rule {alert} removed"))
-        for runbook in breakage.get("runbooks_disabled") or []:
-            rows.append(("deliberately broken", f"runbook {runbook} disabled"))
+    breakage = _dict(journal.get("deliberate_breakage"))
+    for alert in _list_of(breakage.get("alert_rules_removed")):
+        rows.append(("deliberately broken", f"alert rule {alert} removed"))
+    for runbook in _list_of(breakage.get("runbooks_disabled")):
+        rows.append(("deliberately broken", f"runbook {runbook} disabled"))
     return _definition_list([(k, v) for k, v in rows if v not in (None, "")])
 
 
@@ -217,7 +224,7 @@ def _checks_table(verdict: dict) -> str:
 def affected_services(journal: dict) -> list[str]:
     """Services with at least one of the per-service series the charts draw."""
     suffixes = {s for *_, names in SERVICE_CHARTS for s in names}
-    series = journal.get("series") if isinstance(journal.get("series"), dict) else {}
+    series = _dict(journal.get("series"))
     services = set()
     for name in series:
         service, _, suffix = str(name).partition(":")
@@ -227,7 +234,7 @@ def affected_services(journal: dict) -> list[str]:
 
 
 def _chart_data(journal: dict) -> dict:
-    series = journal.get("series") if isinstance(journal.get("series"), dict) else {}
+    series = _dict(journal.get("series"))
     charts = []
     for service in affected_services(journal):
         for key, title, unit, suffixes in SERVICE_CHARTS:
@@ -376,16 +383,15 @@ def _timeline_section(journal: dict) -> str:
 
 
 def _detect_section(journal: dict) -> str:
-    measurements = _verdict(journal).get("measurements") or {}
-    deadlines = journal.get("deadlines") or {}
-    detect = deadlines.get("detect") or {}
-    floor = deadlines.get("floor") or {}
-    seen = measurements.get("time_to_detect_s") or {}
+    measurements = _dict(_verdict(journal).get("measurements"))
+    deadlines = _dict(journal.get("deadlines"))
+    floor = _dict(deadlines.get("floor"))
+    seen = _dict(measurements.get("time_to_detect_s"))
     rows = []
-    for key, deadline in detect.items():
+    for key, deadline in _dict(deadlines.get("detect")).items():
         observed = seen.get(key)
-        low = (floor.get(key) or {}).get("total_s")
-        high = (deadline or {}).get("total_s")
+        low = _dict(floor.get(key)).get("total_s")
+        high = _dict(deadline).get("total_s")
         rows.append(
             [
                 key,
@@ -393,7 +399,7 @@ def _detect_section(journal: dict) -> str:
                 _seconds(high),
                 _seconds(observed) if observed is not None else "never",
                 _within(observed, low, high),
-                _terms((deadline or {}).get("terms")),
+                _terms(_dict(deadline).get("terms")),
             ]
         )
     parts = []
@@ -413,6 +419,7 @@ def _detect_section(journal: dict) -> str:
         )
     else:
         parts.append("<p>No alert was expected, so no time to detect was measured.</p>")
+    parts.append(_resolve_table(journal, deadlines, measurements))
     recover = measurements.get("time_to_recover_s")
     injected = measurements.get("fault_injected_s")
     parts.append(
@@ -430,6 +437,41 @@ def _detect_section(journal: dict) -> str:
     return _section(
         "detect", "Time to detect and recover: predicted and observed", "".join(parts)
     )
+
+
+def _resolve_table(journal: dict, deadlines: dict, measurements: dict) -> str:
+    """Each expected alert's resolution against its deadline after the rollback."""
+    resolve = _dict(deadlines.get("resolve"))
+    if not resolve:
+        return ""
+    rollbacks = [
+        e["t_s"] for e in _events(journal) if e.get("kind") == "fault_rolled_back"
+    ]
+    rolled_back_s = max(rollbacks, default=None)
+    resolved = _dict(measurements.get("resolved_s"))
+    rows = []
+    for key, deadline in resolve.items():
+        at_s = resolved.get(key)
+        after = (
+            _seconds(at_s - rolled_back_s)
+            if _number(at_s) and rolled_back_s is not None
+            else "-"
+        )
+        rows.append(
+            [
+                key,
+                _seconds(_dict(deadline).get("total_s")),
+                _seconds(at_s) if at_s is not None else "never",
+                after,
+            ]
+        )
+    headers = [
+        "alert",
+        "resolve deadline (after the last rollback)",
+        "resolved at (run time)",
+        "resolved after the last rollback",
+    ]
+    return _table(headers, rows)
 
 
 def _within(observed: Any, low: Any, high: Any) -> str:
@@ -522,7 +564,7 @@ def _rca_section(journal: dict) -> str:
         return _section(
             "rca", "Root cause guess", "<p>No guess was made for this run.</p>"
         )
-    guess = rca.get("guess") if isinstance(rca.get("guess"), dict) else {}
+    guess = _dict(rca.get("guess"))
     correct = {True: "right", False: "WRONG", None: "not applicable"}.get(
         rca.get("correct"), str(rca.get("correct"))
     )
@@ -540,11 +582,11 @@ def _rca_section(journal: dict) -> str:
         ["fault", "kind", "route", "service", "component"],
         [
             [i.get(k) for k in ("fault", "kind", "route", "service", "component")]
-            for i in rca.get("injected") or []
+            for i in _list_of(rca.get("injected"))
             if isinstance(i, dict)
         ],
     )
-    evidence = _list(rca.get("evidence") or [])
+    evidence = _list(_list_of(rca.get("evidence")))
     body = (
         f'<p class="rca-correct">The guess was: <b>{escape(correct)}</b></p>'
         f'<div class="side-by-side"><div><h3>Guess</h3>{guessed}{evidence}</div>'
@@ -603,7 +645,7 @@ def _config_section(journal: dict) -> str:
         _details("options", json.dumps(config.get("options"), indent=2, default=str)),
         _details("experiment file", config.get("experiment_yaml") or ""),
     ]
-    files = config.get("files") if isinstance(config.get("files"), dict) else {}
+    files = _dict(config.get("files"))
     blocks += [_details(path, text) for path, text in sorted(files.items())]
     return _section("config", "Configuration used", facts + "".join(blocks))
 

@@ -50,6 +50,9 @@ def journal(status: str = "passed", hypothesis: str = "claims-api survives") -> 
                 else {},
                 "time_to_recover_s": 9.5 if held else None,
                 "slo_back_s": 29.5 if held else None,
+                "resolved_s": {"ClaimsApiAvailabilityBurnRate[page]": 33.0}
+                if held
+                else {},
             },
         },
         "deadlines": {
@@ -62,7 +65,9 @@ def journal(status: str = "passed", hypothesis: str = "claims-api survives") -> 
             "floor": {
                 "ClaimsApiAvailabilityBurnRate[page]": {"total_s": 2.5, "terms": {}}
             },
-            "resolve": {},
+            "resolve": {
+                "ClaimsApiAvailabilityBurnRate[page]": {"total_s": 31.8, "terms": {}}
+            },
         },
         "load": {"requests": 1200, "failures": 30, "achieved_journeys_per_s": 9.8},
         "integrity": [

@@ -168,6 +168,9 @@ def test_time_to_detect_is_shown_beside_its_floor_and_deadline():
     assert "9.50 s" in passed
     row = re.search(r"<tr><td>ClaimsApiAvailabilityBurnRate\[page\].*?</tr>", failed)
     assert "never" in row.group(0) and "<td>no</td>" in row.group(0)
+    resolved = passed.split("resolved after the last rollback")[1]
+    assert "<td>31.80 s</td><td>33.00 s</td><td>3.00 s</td>" in resolved
+    assert "<td>31.80 s</td><td>never</td><td>-</td>" in failed
 
 
 def test_the_timeline_has_summary_kinds_only():
@@ -332,3 +335,50 @@ def test_harness_report_names_a_missing_or_broken_journal(tmp_path, capsys):
     (tmp_path / "journal.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"journal\.json: holds a JSON list"):
         load_journal(tmp_path)
+
+
+@pytest.mark.parametrize("odd", [None, "text", 3, [], {}, [None], {"x": None}])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "verdict",
+        "deadlines",
+        "load",
+        "integrity",
+        "events",
+        "series",
+        "impact",
+        "rca",
+        "config",
+        "deliberate_breakage",
+    ],
+)
+def test_any_shape_of_an_optional_part_still_renders_the_rest(key, odd):
+    data = journal("failed")
+    data[key] = odd
+
+    page = render_report_html(data)
+
+    assert 'id="timeline"' in page and 'id="config"' in page
+
+
+@pytest.mark.parametrize("odd", [None, "text", 3, [None], {"x": None}])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("verdict", "checks"),
+        ("verdict", "measurements"),
+        ("deadlines", "detect"),
+        ("deadlines", "floor"),
+        ("load", "latency_ms"),
+        ("events", 1, "fields"),
+    ],
+)
+def test_any_shape_inside_a_part_still_renders(path, odd):
+    data = journal("failed")
+    parent = data
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = odd
+
+    assert 'id="config"' in render_report_html(data)
