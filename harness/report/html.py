@@ -10,15 +10,13 @@ as text.
 import base64
 import hashlib
 import json
-import logging
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.report.journal import _finite
 from harness.report.summary import TIMELINE_KINDS
-
-log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
 
@@ -66,7 +64,6 @@ def write_report_html(run_dir: Path, journal: dict) -> Path:
 def render_report_html(journal: dict) -> str:
     """The whole page; journal is json.loads of a journal.json, any age."""
     name = str(journal.get("experiment") or "experiment")
-    script = _SCRIPT
     body = "\n".join(
         [
             _first_screen(journal),
@@ -82,11 +79,11 @@ def render_report_html(journal: dict) -> str:
     )
     return _PAGE.format(
         title=escape(f"{name}: {_status(journal).upper()}"),
-        csp=_csp(script),
+        csp=_csp(_SCRIPT),
         style=_STYLE,
         body=body,
         data=_script_json(_chart_data(journal)),
-        script=script,
+        script=_SCRIPT,
     )
 
 
@@ -100,7 +97,8 @@ def _csp(script: str) -> str:
 
 def _script_json(data: Any) -> str:
     """JSON that cannot end its script element or open another."""
-    text = json.dumps(data, allow_nan=False, default=str)
+    # NaN is no JSON: a dict not read from journal.json may still hold it.
+    text = json.dumps(_finite(data), allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -802,7 +800,8 @@ _SCRIPT = r"""
       });
     });
     if (points === 0) { throw new Error(chart.title + ": no point has a value"); }
-    if (maxY <= 0) { maxY = 1; }
+    // Headroom, so a line at its maximum stays clear of the frame.
+    maxY = maxY <= 0 ? 1 : maxY * 1.1;
     endS = Math.max(endS, 1);
     var x = function (t) { return L + (W - L - R) * t / endS; };
     var y = function (v) { return T + (H - T - B) * (1 - v / maxY); };

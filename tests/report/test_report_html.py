@@ -382,3 +382,12 @@ def test_any_shape_inside_a_part_still_renders(path, odd):
     parent[path[-1]] = odd
 
     assert 'id="config"' in render_report_html(data)
+
+
+def test_nan_in_a_series_is_drawn_as_no_data():
+    data = journal()
+    data["series"]["claims-api:error_ratio"] = [[0.0, float("nan")], [1.0, 0.5]]
+
+    charts = chart_data(render_report_html(data))["charts"]
+
+    assert charts[0]["lines"][0]["points"] == [[0.0, None], [1.0, 0.5]]
