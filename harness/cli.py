@@ -527,8 +527,7 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
 def _print_result(result) -> None:
     print(result.verdict.explain())
     if "fault_injected_s" not in result.verdict.measurements:
-        if result.report_dir is not None:
-            print(f"report: {result.report_dir / 'summary.md'}")
+        _print_report_paths(result)
         return
     for alert, deadline in result.deadlines.get("detect", {}).items():
         seen = result.verdict.measurements.get("time_to_detect_s", {}).get(alert)
@@ -540,8 +539,16 @@ def _print_result(result) -> None:
     recover = result.verdict.measurements.get("time_to_recover_s")
     if recover is not None:
         print(f"time to recover: {recover:.2f} s")
-    if result.report_dir is not None:
-        print(f"report: {result.report_dir / 'summary.md'}")
+    _print_report_paths(result)
+
+
+def _print_report_paths(result) -> None:
+    if result.report_dir is None:
+        return
+    print(f"report: {result.report_dir / 'summary.md'}")
+    page = result.report_dir / "report.html"
+    if page.exists():
+        print(f"report: {page}")
 
 
 def _cmd_gameday(args) -> int:
