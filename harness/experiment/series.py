@@ -53,7 +53,11 @@ def capture_prometheus_series(
     window_s: float,
     step_s: float,
 ) -> None:
-    """Add S:latency_p50_s ... S:throughput_per_s for each service, over the run."""
+    """Add S:latency_p50_s ... S:throughput_per_s for each service, over the run.
+
+    The first query that fails ends the capture: the run is cleaning up, and a
+    Prometheus that failed once would make each later query wait its timeout.
+    """
     end_s = journal.now_s()
     end_unix = time.time()
     start_unix = end_unix - end_s
@@ -63,8 +67,10 @@ def capture_prometheus_series(
             try:
                 result = api.query_range(expr, start_unix, end_unix, step_s)
             except StackError:
-                log.warning("series %s not captured", name, exc_info=True)
-                continue
+                log.warning(
+                    "report series not captured from %s on", name, exc_info=True
+                )
+                return
             for t_s, value in grid_points(result, start_unix, end_s, step_s):
                 journal.sample(name, value, t_s)
 
