@@ -144,7 +144,8 @@ def require_chromium() -> Path:
 
 
 def rendered_body(page_path: Path, user_data_dir: Path) -> dict[str, str]:
-    """The attributes of <body> once Chromium has loaded the page and run its script."""
+    """The attributes of <body> once Chromium has loaded the page and run its
+    script; "_dom" holds the whole DOM and "_console" the console's lines."""
     argv = [
         str(require_chromium()),
         "--headless",
@@ -156,6 +157,8 @@ def rendered_body(page_path: Path, user_data_dir: Path) -> dict[str, str]:
         "--no-first-run",
         "--disable-quic",
         f"--user-data-dir={user_data_dir}",
+        "--enable-logging=stderr",
+        "--v=0",
         "--window-size=1280,800",
         "--dump-dom",
         page_path.resolve().as_uri(),
@@ -166,4 +169,8 @@ def rendered_body(page_path: Path, user_data_dir: Path) -> dict[str, str]:
     assert body, f"no <body> in Chromium's DOM: {done.stdout[:500]!r}"
     attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
     attributes["_dom"] = done.stdout
+    # The page's console, as Chromium logs it: uncaught errors, CSP refusals.
+    attributes["_console"] = "\n".join(
+        line for line in done.stderr.splitlines() if ":CONSOLE" in line
+    )
     return attributes

@@ -24,7 +24,7 @@ def _open(tmp_path, data: dict) -> dict[str, str]:
 def test_every_chart_draws_without_errors(tmp_path):
     body = _open(tmp_path, journal("passed"))
 
-    assert body["data-errors"] == ""
+    assert body["data-errors"] == "" and body["_console"] == ""
     assert body["data-done"] == "1"
     assert body["data-charts-drawn"] == body["data-charts-expected"] == "4"
     svgs = body["_dom"].count("<svg")
@@ -57,6 +57,22 @@ def test_a_chart_that_cannot_draw_is_recorded_as_an_error(tmp_path):
     assert body["data-charts-drawn"] == "3"
     assert body["data-charts-expected"] == "4"
     assert "chart not drawn" in body["_dom"]
+
+
+def test_a_script_that_escaped_into_the_page_is_refused(tmp_path):
+    page = write_report_html(tmp_path, journal("failed"))
+    text = page.read_text()
+    page.write_text(
+        text.replace(
+            "<h1>", "<script>document.body.dataset.injected = 1</script><h1>", 1
+        )
+    )
+
+    body = rendered_body(page, tmp_path / "chromium-profile")
+
+    assert "data-injected" not in body
+    assert "violates the following Content Security Policy" in body["_console"]
+    assert body["data-charts-drawn"] == "4", "the page's own script still ran"
 
 
 def test_a_missing_chromium_skips_locally_and_fails_in_ci(tmp_path, monkeypatch):
