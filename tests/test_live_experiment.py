@@ -151,7 +151,7 @@ def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None
     assert all(count > 0 for count in in_faults.values()), in_faults
     if CHROMIUM.exists() or os.environ.get("CI"):
         body = rendered_body(report_dir / "report.html", tmp_path / "chromium")
-        assert body["data-errors"] == ""
+        assert body["data-errors"] == "" and body["_console"] == ""
         assert body["data-charts-drawn"] == str(len(data["charts"]))
         assert int(body["data-banner-top"]) < 800
 
