@@ -31,7 +31,11 @@ ACHIEVED = "load:achieved_per_s"
 
 
 def report_queries(service: str, window_s: float) -> dict[str, str]:
-    """PromQL of each per-service report series, keyed by its name's suffix."""
+    """PromQL of each per-service report series, keyed by its name's suffix.
+
+    Known shortcoming: the throughput counts every answered request, errors
+    included, and the percentiles are only as exact as the bucket edges.
+    """
     window = compact_duration(window_s, "rate_window_s")
     selector = f'service="{service}"'
     buckets = (
@@ -96,7 +100,11 @@ def grid_points(
 
 def capture_load_series(journal: Journal, journeys: JourneyCounts) -> None:
     """Add load:achieved_per_s (journeys started) and, for an open model,
-    load:offered_per_s, one point at the middle of each wall-clock second."""
+    load:offered_per_s, one point at the middle of each wall-clock second.
+
+    Known shortcoming: achieved counts journeys started, not ended, so a
+    journey a fault slows counts as achieved when it starts.
+    """
     for name, points in load_points(journeys, time.time() - journal.now_s()).items():
         for t_s, value in points:
             journal.sample(name, value, t_s)

@@ -298,7 +298,11 @@ def fault_windows(journal: dict) -> list[dict]:
 
 
 def markers(journal: dict) -> list[dict]:
-    """Alert states, runbook actions and rollbacks, as vertical lines."""
+    """Alert states, runbook actions and rollbacks, as vertical lines.
+
+    Known shortcoming: a marker without a service (a runbook action, a
+    rollback, an alert with no service label) is drawn on every chart.
+    """
     found = []
     for event in _events(journal):
         kind = event.get("kind")
