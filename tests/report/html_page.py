@@ -1,4 +1,4 @@
-"""Helpers of the report.html tests: a fabricated journal, and reading a page."""
+"""Shared pieces of the report.html tests: a fabricated journal, reading a page."""
 
 import json
 import os
