@@ -6,9 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test gameday bench lint monitoring venv clean
+.PHONY: test gameday bench lint monitoring browser venv clean
 
-test: $(STAMP) monitoring
+test: $(STAMP) monitoring browser
 	$(BIN)/ruff check harness mocks tests bench
 	$(BIN)/pytest -q -n 3 --dist worksteal --durations=25 -m "ci or not experiment" tests experiments
 
@@ -51,6 +51,20 @@ monitoring:
 		echo "Missing:$$missing. Experiments need a real Prometheus and Alertmanager."; \
 		echo "  Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager"; \
 		echo "  macOS:         brew install prometheus alertmanager"; \
+		exit 1; \
+	fi
+
+# The report.html tests open each page in headless Chromium: install Debian's
+# chromium when missing and we may, otherwise say how.
+browser:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (for the report.html tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium >/dev/null; \
+	else \
+		echo "Missing: /usr/bin/chromium. The report.html tests open pages in it."; \
+		echo "  Debian/Ubuntu: sudo apt-get install --no-install-recommends chromium"; \
 		exit 1; \
 	fi
 

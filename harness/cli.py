@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_slo(commands)
     _add_abort(commands)
     _add_sweep(commands)
+    _add_report(commands)
     return parser
 
 
@@ -300,6 +301,23 @@ def _cmd_abort(args) -> int:
     return 0 if all(o.stopped_cleanly for o in outcomes) else 1
 
 
+def _add_report(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="render a run's summary.md and report.html again from its journal.json",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from harness.report.rerender import rerender
+
+    for path in rerender(args.run_dir):
+        print(f"wrote {path}")
+    return 0
+
+
 def _sweep_ledger(run_dir: Path) -> None:
     """Roll back what a killed run's ledger still holds."""
     from harness.experiment.faults import sweep_stale
@@ -509,8 +527,7 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
 def _print_result(result) -> None:
     print(result.verdict.explain())
     if "fault_injected_s" not in result.verdict.measurements:
-        if result.report_dir is not None:
-            print(f"report: {result.report_dir / 'summary.md'}")
+        _print_report_paths(result)
         return
     for alert, deadline in result.deadlines.get("detect", {}).items():
         seen = result.verdict.measurements.get("time_to_detect_s", {}).get(alert)
@@ -522,8 +539,16 @@ def _print_result(result) -> None:
     recover = result.verdict.measurements.get("time_to_recover_s")
     if recover is not None:
         print(f"time to recover: {recover:.2f} s")
-    if result.report_dir is not None:
-        print(f"report: {result.report_dir / 'summary.md'}")
+    _print_report_paths(result)
+
+
+def _print_report_paths(result) -> None:
+    if result.report_dir is None:
+        return
+    print(f"report: {result.report_dir / 'summary.md'}")
+    page = result.report_dir / "report.html"
+    if page.exists():
+        print(f"report: {page}")
 
 
 def _cmd_gameday(args) -> int:

@@ -6,7 +6,8 @@ HarnessError
  ├── APICallError: an HTTP API refused a call, or could not be reached
  │    ├── ProxyAPIError: the fault proxy's API
  │    └── MockAdminError: a mock's admin API
- └── FaultError: a fault could not be applied or rolled back
+ ├── FaultError: a fault could not be applied or rolled back
+ └── ReportError (also ValueError): a run folder whose journal cannot be read
 """
 
 
@@ -43,3 +44,7 @@ class FaultError(HarnessError):
 
 class MockAdminError(APICallError):
     """A mock's admin API refused or failed a call."""
+
+
+class ReportError(HarnessError, ValueError):
+    """A run folder's journal.json is missing or not a journal."""

@@ -22,6 +22,13 @@ from harness.experiment.runner import RunOptions, run_experiment
 from harness.experiment.verdict import Status
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
+from harness.report.html import render_report_html
+from tests.report.html_page import (
+    CHROMIUM,
+    chart_data,
+    points_in_fault_windows,
+    rendered_body,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
@@ -124,6 +131,29 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path, s
     assert result.verdict.measurements["time_to_detect_s"][ALERT_KEY] > 0
     assert_borrowed_and_returned(result.report_dir, shared)
     assert_one_decision_per_alert(result.report_dir)
+    assert_report_html_draws_the_fault(result.report_dir, tmp_path)
+
+
+def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None:
+    """report.html of the real journal: its charts have points in the fault
+    window, and it draws in a browser with the failed banner on screen."""
+    journal = json.loads((report_dir / "journal.json").read_text())
+    for name in ("latency_p95_s", "throughput_per_s"):
+        assert f"claims-api:{name}" in journal["series"]
+    assert "load:achieved_per_s" in journal["series"]
+    assert journal["config"]["options"]["disabled_runbooks"] == [RUNBOOK]
+    page = (report_dir / "report.html").read_text()
+    assert render_report_html(journal) == page, "report.html is the journal's"
+    data = chart_data(page)
+    assert data["windows"], "no fault window in the report"
+    in_faults = points_in_fault_windows(data)
+    assert "claims-api-latency" in in_faults and "load-journeys" in in_faults
+    assert all(count > 0 for count in in_faults.values()), in_faults
+    if CHROMIUM.exists() or os.environ.get("CI"):
+        body = rendered_body(report_dir / "report.html", tmp_path / "chromium")
+        assert body["data-errors"] == "" and body["_console"] == ""
+        assert body["data-charts-drawn"] == str(len(data["charts"]))
+        assert int(body["data-banner-top"]) < 800
 
 
 def assert_one_decision_per_alert(report_dir: Path) -> None:

@@ -8,6 +8,7 @@ SIGTERM, `harness abort` or its upper bound), every fault is rolled back and
 every process it started is stopped before it returns.
 """
 
+import json
 import logging
 import math
 import secrets
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from harness.config import DEFAULT_CONFIG_DIR, Estate, load_estate
 from harness.errors import ConfigError, FaultError, HarnessError
+from harness.experiment.config_record import run_config
 from harness.experiment.deadlines import (
     alert_deadlines,
     load_checked,
@@ -35,6 +37,7 @@ from harness.experiment.limits import RunBound, Watchdog
 from harness.experiment.measured import held_since
 from harness.experiment.registry import RunRegistration
 from harness.experiment.schema import Experiment
+from harness.experiment.series import capture_load_series, capture_prometheus_series
 from harness.experiment.verdict import (
     Observed,
     Status,
@@ -55,6 +58,7 @@ from harness.observe.pager import PagerEvent, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
 from harness.remediate.factory import build_remediation
+from harness.report.html import write_report_html
 from harness.report.journal import Journal
 from harness.report.summary import write_summary
 from harness.stack.local import Endpoints
@@ -162,6 +166,8 @@ class ExperimentRun:
         self.journal = Journal(self.run_dir, self.run_id)
         self.rules = alert_rules(estate)
         self.deadlines = self._deadlines()
+        # Read before anything runs: the files as they were when the run began.
+        self.config = self._config_record()
         self.interrupted = False
         self._requested: list[str] = []  # signals asking the run to stop
         self._parts: dict = {}
@@ -170,6 +176,20 @@ class ExperimentRun:
             experiment.steady_state_s,
             experiment.fault_window_s,
             self._longest_resolve_s(),
+        )
+
+    def _config_record(self) -> dict:
+        options = self.options
+        return run_config(
+            self.experiment.path,
+            options.config_dir,
+            {
+                "config_dir": str(options.config_dir),
+                "reports_dir": str(options.reports_dir),
+                "without_alerts": list(options.without_alerts),
+                "disabled_runbooks": list(options.disabled_runbooks),
+                "shared_estate": self.shared is not None,
+            },
         )
 
     def _deadlines(self) -> dict:
@@ -413,17 +433,21 @@ class ExperimentRun:
                     services.setdefault(alert.key, rule.labels["service"])
         return services
 
-    def _start_watchers(self, endpoints) -> None:
-        api = PrometheusAPI(endpoints.prometheus)
-        self._parts["prometheus_api"] = api
+    def _watched_services(self) -> list[str]:
+        """The services whose SLIs the run samples, and the report draws."""
         services = set(self.experiment.steady_state_services)
         services |= set(self._alert_services().values())
         if self.experiment.slo_recovered:
             services.add(self.experiment.slo_recovered.service)
         services |= set(self.experiment.measured.slo_services)
+        return sorted(services)
+
+    def _start_watchers(self, endpoints) -> None:
+        api = PrometheusAPI(endpoints.prometheus)
+        self._parts["prometheus_api"] = api
         watchers = [
             AlertStateWatcher(api, self.journal),
-            SLOWatcher(api, self.journal, self.estate, sorted(services)),
+            SLOWatcher(api, self.journal, self.estate, self._watched_services()),
             MeasuredSeriesWatcher(
                 api,
                 self.journal,
@@ -608,7 +632,8 @@ class ExperimentRun:
             # While the mocks still run, and once no load writes any more.
             ("endpoints", self._check_integrity),
             ("watchers", lambda ws: [w.stop() for w in ws]),
-            ("prometheus_api", lambda api: api.close()),
+            # Before this experiment's Prometheus stops with the lease.
+            ("prometheus_api", self._capture_series),
             ("faults", lambda f: f.close()),
             # Stops this experiment's monitoring; the estate lives on.
             ("lease", lambda lease: lease.close()),
@@ -658,6 +683,20 @@ class ExperimentRun:
     def _stop_load(self, load: LoadRun) -> None:
         self._parts["load_result"] = load.stop()
         self.journal.record("load_stopped")
+        capture_load_series(self.journal, self._parts["load_result"].journeys)
+
+    def _capture_series(self, api: PrometheusAPI) -> None:
+        obs = self.estate.observability
+        try:
+            capture_prometheus_series(
+                api,
+                self.journal,
+                self._watched_services(),
+                obs.rate_window_s,
+                obs.scrape_interval_s,
+            )
+        finally:
+            api.close()
 
     def _finish(self, verdict: Verdict) -> RunResult:
         try:
@@ -689,11 +728,21 @@ class ExperimentRun:
                 },
                 "load": load_result.as_dict() if load_result else None,
                 "integrity": [r.as_dict() for r in self._parts.get("integrity", [])],
+                "config": self.config,
             }
         )
         self.journal.close()
         write_summary(result, self.journal, self.experiment, load_result)
+        self._write_html()
         return result
+
+    def _write_html(self) -> None:
+        """report.html from journal.json; a failure costs the run no other report."""
+        try:
+            journal = json.loads((self.run_dir / "journal.json").read_text())
+            write_report_html(self.run_dir, journal)
+        except Exception:
+            log.warning("report.html not written", exc_info=True)
 
 
 def _with_fault_window(load_result, journal: Journal):

@@ -213,6 +213,27 @@ class PrometheusAPI:
             )
         return [(item["metric"], float(item["value"][1])) for item in data["result"]]
 
+    def query_range(
+        self, expr: str, start_unix: float, end_unix: float, step_s: float
+    ) -> list[tuple[dict, list[tuple[float, float]]]]:
+        """Evaluate expr at each step from start to end; (labels, points) per series."""
+        params = {
+            "query": expr,
+            "start": f"{start_unix:.3f}",
+            "end": f"{end_unix:.3f}",
+            "step": f"{step_s:g}",
+        }
+        data = self._get("/api/v1/query_range", params)
+        if data.get("resultType") != "matrix":
+            raise StackError(
+                f"range query {expr!r} returned a {data.get('resultType')}; "
+                "expected a matrix"
+            )
+        return [
+            (item["metric"], [(float(t), float(v)) for t, v in item["values"]])
+            for item in data["result"]
+        ]
+
     def scalar(self, expr: str) -> float | None:
         """The single value of expr, or None when no series matches."""
         samples = self.query(expr)

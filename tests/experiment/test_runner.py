@@ -1,5 +1,6 @@
 """The runner never passes what it could not do."""
 
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +31,11 @@ def test_missing_prometheus_is_an_error_saying_how_to_install(tmp_path, monkeypa
     )
     assert "brew install prometheus alertmanager" in result.verdict.reason
     assert (result.report_dir / "summary.md").exists()
+    page = (result.report_dir / "report.html").read_text()
+    assert 'id="banner"' in page and "apt-get install" in page
+    config = json.loads((result.report_dir / "journal.json").read_text())["config"]
+    assert config["experiment_yaml"] == EXPERIMENT.read_text()
+    assert "config/runbooks/claims-customer-fallback.yaml" in config["files"]
 
 
 def test_an_unknown_alert_to_drop_is_refused_before_anything_starts(tmp_path):

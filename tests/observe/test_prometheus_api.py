@@ -1,4 +1,5 @@
 import socket
+import time
 
 import httpx
 import pytest
@@ -52,6 +53,11 @@ def test_queries_against_a_real_prometheus(estate, binaries, claims_target, tmp_
         assert [a for a in alerts if a["state"] == "firing"] == []
         with pytest.raises(StackError, match="bad_data"):
             api.query("rate(")
+        now = time.time()
+        [(labels, points)] = api.query_range("vector(2)", now - 2, now, 1)
+        assert labels == {} and [v for _, v in points] == [2.0, 2.0, 2.0]
+        assert points[-1][0] == pytest.approx(now, abs=0.01)
+        assert api.query_range('up{job="no-such-job"}', now - 2, now, 1) == []
         with pytest.raises(StackError, match="expected at most one"):
             api.scalar('vector(1) or label_replace(vector(2), "x", "y", "", "")')
         with pytest.raises(StackError, match="not-scraped: no target yet"):
