@@ -138,7 +138,7 @@ class Journal:
 
     def write(self, extra: dict[str, Any]) -> Path:
         path = self.run_dir / "journal.json"
-        data = _finite(self.to_dict(extra))
+        data = finite(self.to_dict(extra))
         text = json.dumps(data, indent=2, default=str, allow_nan=False)
         path.write_text(text)
         return path
@@ -148,12 +148,12 @@ class Journal:
             self._stream.close()
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """The same data with NaN and infinities as null, which JSON can carry."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
