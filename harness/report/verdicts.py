@@ -59,7 +59,7 @@ def run_record(result) -> dict:
         "verdict": verdict.status.value,
         "exit_code": verdict.status.exit_code,
         "reason": verdict.reason,
-        "failed_checks": [str(finding) for finding in verdict.findings],
+        "failed_checks": [vars(finding) for finding in verdict.findings],
         "time_to_detect_s": dict(measurements.get("time_to_detect_s", {})),
         "detect_deadline_s": {
             alert: deadline.total_s
