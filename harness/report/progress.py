@@ -78,6 +78,7 @@ class ProgressDisplay:
         self._lock = threading.RLock()
         self._runs: dict[str, RunProgress] = {}
         self._shown = ""  # what the status line shows now, on a terminal
+        self._shown_run: RunProgress | None = None
         self._last_drawn_at: float | None = None
 
     def on_event(self, run_id: str, event: Event) -> None:
@@ -105,14 +106,16 @@ class ProgressDisplay:
             self._draw(run, important=self._timed_phase_change(run))
 
     def write_above(self, text: str) -> None:
-        """Write text (log lines) where the status line is, then draw it again below."""
+        """Write text (log lines) where the status line is, then draw it again
+        below, brought up to date: while the estate starts, only log lines come."""
         with self._lock:
-            shown = self._shown
-            if shown:
+            if self._shown:
                 self.stream.write(_CLEAR_LINE)
             self.stream.write(text)
-            if shown:
-                self.stream.write(shown)
+            if self._shown and self._shown_run is not None:
+                self._timed_phase_change(self._shown_run)
+                self._shown = self._terminal_line(self._shown_run)
+                self.stream.write(self._shown)
             self.stream.flush()
 
     def status(self, run: RunProgress) -> str:
@@ -153,13 +156,18 @@ class ProgressDisplay:
             self.stream.write(_CLEAR_LINE)
             self.stream.flush()
         self._shown = ""
+        self._shown_run = None
         del self._runs[run_id]
 
     def _now_s(self, run: RunProgress) -> float:
         return self._clock() - run.started_at
 
     def _timed_phase_change(self, run: RunProgress) -> bool:
-        """The fault window ends by the clock: no event marks its end."""
+        """The fault window ends by the clock: no event marks its end.
+
+        A fault whose rollback is late therefore shows as "waiting for
+        recovery" while it is still live.
+        """
         if run.phase is not Phase.FAULTS or run.fault_window_s is None:
             return False
         ended_s = run.phase_started_s + run.fault_window_s
@@ -174,18 +182,18 @@ class ProgressDisplay:
         if not (important or due):
             return
         self._last_drawn_at = now
-        line = self.status(run)
-        if run.phase is Phase.FINISHED:
-            if not self.tty:
-                self.stream.write(f"progress: {line}\n")
-                self.stream.flush()
-            return
-        if self.tty:
-            self._shown = _CLEAR_LINE + line[: self._columns() - 1]
+        if not self.tty:
+            self.stream.write(f"progress: {self.status(run)}\n")
+        elif run.phase is not Phase.FINISHED:
+            self._shown_run = run
+            self._shown = self._terminal_line(run)
             self.stream.write(self._shown)
-        else:
-            self.stream.write(f"progress: {line}\n")
         self.stream.flush()
+
+    def _terminal_line(self, run: RunProgress) -> str:
+        # A line that wraps cannot be redrawn in place; a terminal made
+        # narrower after this still wraps the line already shown.
+        return _CLEAR_LINE + self.status(run)[: self._columns() - 1]
 
     def _columns(self) -> int:
         if self._width is not None:

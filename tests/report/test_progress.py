@@ -196,16 +196,27 @@ def test_log_lines_are_written_above_the_status_line():
     logger.propagate = False
     try:
         feed.at(0).event("run_started", **PLAN)
+        feed.at(5)
         logger.warning("fault %s applied", "slow-customer")
     finally:
         logger.removeHandler(handler)
 
-    status = "claims-outage | starting estate 0 s"
     text = feed.stream.getvalue()
-    assert text.startswith(f"\r\x1b[K{status}")
+    assert text.startswith("\r\x1b[Kclaims-outage | starting estate 0 s")
     after = text.split("\r\x1b[K", 2)[2]
     assert after.startswith("fault slow-customer applied\n")
-    assert feed.shown().startswith(status), "the line is drawn again below"
+    assert feed.shown().startswith("claims-outage | starting estate 5 s"), (
+        "the line is drawn again below, up to date"
+    )
+
+
+def test_log_lines_on_a_plain_stream_are_left_alone():
+    feed = Feed(tty=False)
+    feed.at(0).event("run_started", **PLAN)
+
+    feed.display.write_above("a log line\n")
+
+    assert feed.lines()[-1] == "a log line"
 
 
 def test_events_of_an_unknown_run_are_ignored():
