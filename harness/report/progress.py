@@ -130,12 +130,14 @@ class ProgressDisplay:
                 for service, value in sorted(run.error_ratios.items())
             )
             parts.append(f"errors {ratios}")
-        parts.append(
-            "firing: " + (", ".join(sorted(set(run.firing.values()))) or "none")
-        )
         if run.runbooks_finished or run.runbooks_failed:
             failed = f", {run.runbooks_failed} failed" if run.runbooks_failed else ""
             parts.append(f"runbooks run: {run.runbooks_finished}{failed}")
+        # Last, with its count first: a narrow terminal cuts the names only.
+        firing = sorted(set(run.firing.values()))
+        parts.append(
+            f"firing ({len(firing)}): {', '.join(firing)}" if firing else "firing: none"
+        )
         return " | ".join(parts)
 
     def _start(self, run_id: str, event: Event) -> None:

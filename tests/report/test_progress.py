@@ -95,14 +95,15 @@ def test_alerts_firing_and_resolving_and_runbooks_run_are_shown():
     assert "firing: none" in feed.shown()
     feed.at(20).event("alert_firing", severity="page", **alert)
     feed.at(21).event("alert_firing", severity="ticket", **alert)
-    assert (
-        "firing: ClaimsApiAvailabilityBurnRate[page], "
-        "ClaimsApiAvailabilityBurnRate[ticket]" in feed.shown()
+    assert feed.shown().endswith(
+        "firing (2): ClaimsApiAvailabilityBurnRate[page], "
+        "ClaimsApiAvailabilityBurnRate[ticket]"
     )
     feed.at(22).event("runbook_finished", runbook="claims-customer-fallback")
-    assert "runbooks run: 1" in feed.shown()
+    feed.at(23).event("runbook_failed", runbook="claims-restart")
+    assert "| runbooks run: 1, 1 failed | firing (2)" in feed.shown()
     feed.at(30).event("alert_inactive", severity="page", **alert)
-    assert "firing: ClaimsApiAvailabilityBurnRate[ticket] |" in feed.shown()
+    assert feed.shown().endswith("firing (1): ClaimsApiAvailabilityBurnRate[ticket]")
     feed.at(31).event("alert_inactive", severity="ticket", **alert)
     assert "firing: none" in feed.shown()
 
