@@ -505,7 +505,7 @@ def _cmd_sweep(args) -> int:
         from harness.report.verdicts import document
 
         edges = [vars(r) for r in results]
-        spof_json = [{"edge": edge, "slos": slos} for edge, slos in spof]
+        spof_json = [{"edge": edge, "breaks": slos} for edge, slos in spof]
         print(
             document(
                 runs,

@@ -234,3 +234,35 @@ def test_gameday_json_mode_carries_the_runs_and_the_report(
     assert document["gameday_report"] == str(tmp_path / "summary.md")
     assert document["stopped_early"] is None
     assert [run["experiment"] for run in document["runs"]] == ["control-run"]
+
+
+def test_sweep_json_mode_carries_runs_edges_and_single_points_of_failure(
+    runs, monkeypatch, capsys, tmp_path
+):
+    from harness.experiment import sweep
+
+    def fake_sweep(estate, settings, folder, run, on_result):
+        outcome = run(Path(CONTROL))
+        result = sweep.EdgeResult(
+            "claims-api_to_customer-api",
+            "outage",
+            "failed",
+            ["claims-api availability"],
+            report=str(outcome.report_dir),
+        )
+        on_result(result)
+        return [result]
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
+    monkeypatch.setattr(sweep, "write_report", lambda folder, *_: folder / "sweep.md")
+
+    code = cli.main(["sweep", "--reports", str(tmp_path), "--format", "json"])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["exit_code"] == 0
+    assert [run["experiment"] for run in document["runs"]] == ["control-run"]
+    assert document["edges"][0]["broken"] == ["claims-api availability"]
+    assert document["single_points_of_failure"] == [
+        {"edge": "claims-api_to_customer-api", "breaks": ["claims-api availability"]}
+    ]
+    assert document["report"].endswith("sweep.md")
