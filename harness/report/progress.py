@@ -101,7 +101,7 @@ class ProgressDisplay:
             run = self._runs.get(run_id)
             if run is None:
                 return
-            if name == "error_ratio" and not service.startswith(("slo_ok", "breaker")):
+            if name == "error_ratio":
                 run.error_ratios[service] = value
             self._draw(run, important=self._timed_phase_change(run))
 
@@ -123,7 +123,7 @@ class ProgressDisplay:
         now_s = self._now_s(run)
         parts = [run.experiment, _phase_text(run, now_s)]
         if run.bound_s is not None and run.phase is not Phase.FINISHED:
-            parts.append(f"bound in {_duration(max(0.0, run.bound_s - now_s))}")
+            parts.append(f"upper bound in {_duration(max(0.0, run.bound_s - now_s))}")
         if run.error_ratios:
             ratios = ", ".join(
                 f"{service} {_percent(value)}"

@@ -68,12 +68,15 @@ def test_a_terminal_line_follows_the_phases_and_counts_down():
     feed = Feed(tty=True, redraw_interval_s=0)
 
     feed.at(0).event("run_started", **PLAN)
-    assert "claims-outage | starting estate 0 s | bound in 5 min 00 s" in feed.shown()
+    assert (
+        "claims-outage | starting estate 0 s | upper bound in 5 min 00 s"
+        in feed.shown()
+    )
     feed.at(8).event("load_started")
     assert "steady state, 10 s left" in feed.shown()
     feed.at(12).sample("claims-api:error_ratio", 0.0)
     assert "steady state, 6 s left" in feed.shown()
-    assert "bound in 4 min 48 s" in feed.shown()
+    assert "upper bound in 4 min 48 s" in feed.shown()
     feed.at(18).event("steady_state_checked", ok=True, failing=[])
     assert "fault window, 20 s left" in feed.shown()
     feed.at(25).sample("claims-api:error_ratio", 0.25)
