@@ -1,6 +1,7 @@
 """The `harness` command: run experiments, hold game days, bring the estate up."""
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -478,8 +479,12 @@ def _cmd_sweep(args) -> int:
         return _refused(args, f"error: {exc}")
     folder = new_sweep_folder(options.reports_dir)
     if args.list:
-        for _, _, path in write_experiments(estate, settings, folder / "experiments"):
-            print(path)
+        written = write_experiments(estate, settings, folder / "experiments")
+        paths = [str(path) for _, _, path in written]
+        if _json_output(args):
+            print(json.dumps({"exit_code": 0, "experiments": paths}, indent=2))
+        else:
+            print("\n".join(paths))
         return 0
     runs = []
 
@@ -502,18 +507,15 @@ def _cmd_sweep(args) -> int:
     ran = all(r.verdict in ("passed", "failed") for r in results)
     code = 0 if ran and results else 2
     if _json_output(args):
-        from harness.report.verdicts import document
-
-        edges = [vars(r) for r in results]
-        spof_json = [{"edge": edge, "breaks": slos} for edge, slos in spof]
-        print(
-            document(
-                runs,
-                code,
-                edges=edges,
-                single_points_of_failure=spof_json,
-                report=str(report),
-            )
+        _print_verdicts(
+            args,
+            runs,
+            code,
+            edges=[vars(r) for r in results],
+            single_points_of_failure=[
+                {"edge": edge, "breaks": slos} for edge, slos in spof
+            ],
+            report=str(report),
         )
         return code
     print(table(results))

@@ -266,3 +266,27 @@ def test_sweep_json_mode_carries_runs_edges_and_single_points_of_failure(
         {"edge": "claims-api_to_customer-api", "breaks": ["claims-api availability"]}
     ]
     assert document["report"].endswith("sweep.md")
+
+
+def test_sweep_list_in_json_mode_is_one_document(capsys, tmp_path):
+    edge = "claims-api_to_customer-api"
+
+    code = cli.main(
+        [
+            "sweep",
+            "--list",
+            "--edge",
+            edge,
+            "--reports",
+            str(tmp_path),
+            "--format",
+            "json",
+        ]
+    )
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [Path(path).name for path in document["experiments"]] == [
+        f"{edge}-outage.yaml",
+        f"{edge}-latency.yaml",
+    ]
