@@ -123,7 +123,7 @@ class ProgressDisplay:
         now_s = self._now_s(run)
         parts = [run.experiment, _phase_text(run, now_s)]
         if run.bound_s is not None and run.phase is not Phase.FINISHED:
-            parts.append(f"upper bound in {_duration(max(0.0, run.bound_s - now_s))}")
+            parts.append(f"bound in {_duration(max(0.0, run.bound_s - now_s))}")
         if run.error_ratios:
             ratios = ", ".join(
                 f"{service} {_percent(value)}"
@@ -278,12 +278,16 @@ def _phase_text(run: RunProgress, now_s: float) -> str:
 def _duration(seconds: float) -> str:
     whole = round(seconds)
     if whole < 60:
-        return f"{whole} s"
-    return f"{whole // 60} min {whole % 60:02d} s"
+        return f"{whole}s"
+    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 def _percent(value: float | None) -> str:
-    return "no data" if value is None else f"{100 * value:.1f}%"
+    """Short enough for a status line, but a small ratio keeps its decimal."""
+    if value is None:
+        return "no data"
+    percent = 100 * value
+    return f"{percent:.1f}%" if 0 < percent < 10 else f"{percent:.0f}%"
 
 
 class ProgressLogHandler(logging.StreamHandler):

@@ -68,22 +68,19 @@ def test_a_terminal_line_follows_the_phases_and_counts_down():
     feed = Feed(tty=True, redraw_interval_s=0)
 
     feed.at(0).event("run_started", **PLAN)
-    assert (
-        "claims-outage | starting estate 0 s | upper bound in 5 min 00 s"
-        in feed.shown()
-    )
+    assert "claims-outage | starting estate 0s | bound in 5m00s" in feed.shown()
     feed.at(8).event("load_started")
-    assert "steady state, 10 s left" in feed.shown()
+    assert "steady state, 10s left" in feed.shown()
     feed.at(12).sample("claims-api:error_ratio", 0.0)
-    assert "steady state, 6 s left" in feed.shown()
-    assert "upper bound in 4 min 48 s" in feed.shown()
+    assert "steady state, 6s left" in feed.shown()
+    assert "bound in 4m48s" in feed.shown()
     feed.at(18).event("steady_state_checked", ok=True, failing=[])
-    assert "fault window, 20 s left" in feed.shown()
+    assert "fault window, 20s left" in feed.shown()
     feed.at(25).sample("claims-api:error_ratio", 0.25)
-    assert "fault window, 13 s left" in feed.shown()
-    assert "errors claims-api 25.0%" in feed.shown()
+    assert "fault window, 13s left" in feed.shown()
+    assert "errors claims-api 25%" in feed.shown()
     feed.at(39).sample("claims-api:error_ratio", 0.0)
-    assert "waiting for recovery, at most 29 s left" in feed.shown()
+    assert "waiting for recovery, at most 29s left" in feed.shown()
     feed.at(50).event("load_stopped")
     assert "clean-up" in feed.shown()
 
@@ -146,7 +143,7 @@ def test_terminal_redraws_are_rate_limited_but_phase_changes_are_not():
     assert feed.stream.getvalue().count("\r") == 2
     feed.at(1.5).sample("claims-api:error_ratio", 0.3)
     assert feed.stream.getvalue().count("\r") == 3
-    assert "claims-api 30.0%" in feed.shown()
+    assert "claims-api 30%" in feed.shown()
 
 
 def test_the_finished_run_leaves_a_clean_terminal_line():
@@ -172,9 +169,9 @@ def test_a_plain_stream_gets_a_line_per_phase_and_every_interval():
 
     lines = feed.lines()
     assert [line.split(" | ")[1] for line in lines] == [
-        "starting estate 0 s",
-        "steady state, 10 s left",
-        "steady state, 0 s left",
+        "starting estate 0s",
+        "steady state, 10s left",
+        "steady state, 0s left",
         "finished: failed",
     ]
     assert all(line.startswith("progress: claims-outage | ") for line in lines)
@@ -206,10 +203,10 @@ def test_log_lines_are_written_above_the_status_line():
         logger.removeHandler(handler)
 
     text = feed.stream.getvalue()
-    assert text.startswith("\r\x1b[Kclaims-outage | starting estate 0 s")
+    assert text.startswith("\r\x1b[Kclaims-outage | starting estate 0s")
     after = text.split("\r\x1b[K", 2)[2]
     assert after.startswith("fault slow-customer applied\n")
-    assert feed.shown().startswith("claims-outage | starting estate 5 s"), (
+    assert feed.shown().startswith("claims-outage | starting estate 5s"), (
         "the line is drawn again below, up to date"
     )
 
@@ -252,3 +249,16 @@ def test_a_display_that_cannot_write_does_not_break_the_journal(tmp_path, caplog
 @pytest.mark.parametrize("tty", [True, False])
 def test_the_display_reads_the_stream_to_choose_its_mode(tty):
     assert ProgressDisplay(FakeStream(tty)).tty is tty
+
+
+@pytest.mark.parametrize(
+    ("ratio", "shown"),
+    [(0.0, "0%"), (0.0012, "0.1%"), (0.05, "5.0%"), (0.854, "85%"), (1.0, "100%")],
+)
+def test_error_ratios_are_short_but_a_small_one_keeps_its_decimal(ratio, shown):
+    feed = Feed(tty=True, redraw_interval_s=0)
+    feed.at(0).event("run_started", **PLAN)
+
+    feed.sample("claims-api:error_ratio", ratio)
+
+    assert f"errors claims-api {shown} |" in feed.shown()
