@@ -121,24 +121,22 @@ class ProgressDisplay:
     def status(self, run: RunProgress) -> str:
         """The status line of run, as it is now."""
         now_s = self._now_s(run)
-        parts = [run.experiment, _phase_text(run, now_s)]
+        bound = ""
         if run.bound_s is not None and run.phase is not Phase.FINISHED:
-            parts.append(f"bound in {_duration(max(0.0, run.bound_s - now_s))}")
-        if run.error_ratios:
-            ratios = ", ".join(
-                f"{service} {_percent(value)}"
-                for service, value in sorted(run.error_ratios.items())
-            )
-            parts.append(f"errors {ratios}")
-        if run.runbooks_finished or run.runbooks_failed:
-            failed = f", {run.runbooks_failed} failed" if run.runbooks_failed else ""
-            parts.append(f"runbooks run: {run.runbooks_finished}{failed}")
-        # Last, with its count first: a narrow terminal cuts the names only.
+            bound = f"bound in {_duration(max(0.0, run.bound_s - now_s))}"
         firing = sorted(set(run.firing.values()))
-        parts.append(
-            f"firing ({len(firing)}): {', '.join(firing)}" if firing else "firing: none"
-        )
-        return " | ".join(parts)
+        parts = [
+            run.experiment,
+            _phase_text(run, now_s),
+            bound,
+            # The count comes early and the names last: a narrow terminal
+            # cuts the names only.
+            _alerts_firing(len(firing)),
+            _errors_text(run.error_ratios),
+            _runbooks_text(run),
+            f"firing: {', '.join(firing)}" if firing else "",
+        ]
+        return " | ".join(part for part in parts if part)
 
     def _start(self, run_id: str, event: Event) -> None:
         fields = event.fields
@@ -280,6 +278,26 @@ def _duration(seconds: float) -> str:
     if whole < 60:
         return f"{whole}s"
     return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def _errors_text(error_ratios: dict[str, float | None]) -> str:
+    if not error_ratios:
+        return ""
+    ratios = (f"{service} {_percent(v)}" for service, v in sorted(error_ratios.items()))
+    return f"errors {', '.join(ratios)}"
+
+
+def _runbooks_text(run: RunProgress) -> str:
+    if not (run.runbooks_finished or run.runbooks_failed):
+        return ""
+    failed = f", {run.runbooks_failed} failed" if run.runbooks_failed else ""
+    return f"runbooks run: {run.runbooks_finished}{failed}"
+
+
+def _alerts_firing(count: int) -> str:
+    if count == 0:
+        return "no alert firing"
+    return f"{count} alert{'s' if count > 1 else ''} firing"
 
 
 def _percent(value: float | None) -> str:
