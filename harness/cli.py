@@ -1,6 +1,7 @@
 """The `harness` command: run experiments, hold game days, bring the estate up."""
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -13,20 +14,49 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbosity)
+    args.progress_display = _progress_display(args)
+    _configure_logging(args.verbosity, args.progress_display)
     try:
         return args.handler(args)
     except ConfigError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args, f"harness: {exc}")
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args, f"harness: error: {exc}")
     except OSError as exc:
         # Ports taken, folders that are files, unresolvable hosts: the user's
         # environment, not a bug, so a sentence rather than a traceback.
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args, f"harness: error: {exc}")
+
+
+def _refused(args, message: str) -> int:
+    """Exit 2 with message on stderr; in JSON mode stdout still gets its document."""
+    print(message, file=sys.stderr)
+    if _json_output(args):
+        from harness.report.verdicts import document
+
+        print(document([], 2, error=message.removeprefix("harness: ")))
+    return 2
+
+
+def _json_output(args) -> bool:
+    return getattr(args, "format", "text") == "json"
+
+
+def _quiet(args) -> bool:
+    return args.verbosity >= logging.WARNING
+
+
+def _progress_display(args):
+    """The live progress display on stderr, or None: `auto` shows it on a
+    terminal unless the output is quiet."""
+    from harness.report.progress import ProgressDisplay
+
+    choice = getattr(args, "progress", "off")
+    if getattr(args, "list", False) or choice == "off":
+        return None
+    if choice == "auto" and (_quiet(args) or not sys.stderr.isatty()):
+        return None
+    return ProgressDisplay(sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +89,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=logging.WARNING,
+        default=argparse.SUPPRESS,
+        help="print only the verdict table, and warnings and errors on stderr",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: stdout carries one JSON document with every run's verdict, "
+        "times and report paths; logs and progress stay on stderr (default: text)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="a live status line on stderr: phase, time left, error ratios, "
+        "alerts firing; auto shows it on a terminal unless --quiet (default: auto)",
+    )
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_output_options(parser)
     parser.add_argument(
         "--reports",
         type=Path,
@@ -437,34 +494,60 @@ def _cmd_sweep(args) -> int:
         estate = load_estate(options.config_dir)
         chosen_edges(estate, settings)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args, f"error: {exc}")
     folder = new_sweep_folder(options.reports_dir)
     if args.list:
-        for _, _, path in write_experiments(estate, settings, folder / "experiments"):
-            print(path)
+        written = write_experiments(estate, settings, folder / "experiments")
+        paths = [str(path) for _, _, path in written]
+        if _json_output(args):
+            print(json.dumps({"exit_code": 0, "experiments": paths}, indent=2))
+        else:
+            print("\n".join(paths))
         return 0
+    runs = []
+
+    def run(path):
+        runs.append(run_experiment(path, options, shared))
+        return runs[-1]
+
+    quiet = _json_output(args) or _quiet(args)
+    as_it_ends = (lambda result: None) if quiet else _print_edge
     with SharedEstate(estate, folder / "estate") as shared:
         results = run_sweep(
             estate,
             settings,
             folder / "experiments",
-            lambda path: run_experiment(path, options, shared),
-            on_result=lambda r: print(
-                f"{r.edge} {r.kind}: {r.verdict}; broken: "
-                f"{', '.join(r.broken) or 'none'}",
-                flush=True,
-            ),
+            run,
+            on_result=as_it_ends,
         )
     report = write_report(folder, settings, results)
-    print(table(results))
     spof = single_points_of_failure(results)
+    ran = all(r.verdict in ("passed", "failed") for r in results)
+    code = 0 if ran and results else 2
+    if _json_output(args):
+        _print_verdicts(
+            args,
+            runs,
+            code,
+            edges=[vars(r) for r in results],
+            single_points_of_failure=[
+                {"edge": edge, "breaks": slos} for edge, slos in spof
+            ],
+            report=str(report),
+        )
+        return code
+    print(table(results))
     print("single points of failure:")
     for edge, slos in spof or [("none", [])]:
         print(f"  {edge}: {', '.join(slos)}" if slos else "  none")
     print(f"sweep report: {report}")
-    ran = all(r.verdict in ("passed", "failed") for r in results)
-    return 0 if ran and results else 2
+    return code
+
+
+def _print_edge(result) -> None:
+    broken = ", ".join(result.broken) or "none"
+    line = f"{result.edge} {result.kind}: {result.verdict}; broken: {broken}"
+    print(line, flush=True)
 
 
 def _run_options(args):
@@ -476,6 +559,7 @@ def _run_options(args):
         config_dir=args.config or defaults.config_dir,
         without_alerts=tuple(args.without_alert),
         disabled_runbooks=tuple(args.disable_runbook),
+        journal_listeners=(args.progress_display,) if args.progress_display else (),
     )
 
 
@@ -484,13 +568,28 @@ def _cmd_run(args) -> int:
 
     options = _run_options(args)
     if len(args.paths) == 1:
-        result = run_experiment(args.paths[0], options)
-        _print_result(result)
-        return result.verdict.status.exit_code
-    return _run_on_one_estate(args.paths, options)
+        results = [run_experiment(args.paths[0], options)]
+        _print_result(args, results[0])
+    else:
+        results = _run_on_one_estate(args, args.paths, options)
+    code = max(result.verdict.status.exit_code for result in results)
+    _print_verdicts(args, results, code)
+    return code
 
 
-def _run_on_one_estate(paths: list[Path], options) -> int:
+def _print_verdicts(args, results: list, code: int, **extra) -> None:
+    """The closing output: a JSON document, or the verdict table."""
+    from harness.report.verdicts import document, table
+
+    if _json_output(args):
+        print(document(results, code, **extra))
+        return
+    if not _quiet(args):
+        print()
+    print(table(results))
+
+
+def _run_on_one_estate(args, paths: list[Path], options) -> list:
     """Several files borrow one estate, in the order given; Ctrl-C ends them all."""
     from datetime import UTC, datetime
 
@@ -503,28 +602,48 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
     try:
         estate = load_estate(options.config_dir)
     except ConfigError as exc:
-        print(f"verdict: error\nreason: invalid configuration: {exc}")
-        return 2
+        return [_not_run(args, paths, f"invalid configuration: {exc}")]
     invalid = invalid_experiments(paths, estate)
     if invalid:
-        print("verdict: error\nreason: invalid experiment(s); nothing was run:")
-        for reason in invalid:
-            print(f"  {reason}")
-        return 2
+        reason = "invalid experiment(s); nothing was run:\n  " + "\n  ".join(invalid)
+        return [_not_run(args, paths, reason)]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     work_dir = Path(options.reports_dir) / f"estate-{stamp}"
-    codes = []
+    results = []
     with SharedEstate(estate, work_dir) as shared:
         for path in paths:
             result = run_experiment(path, options, shared)
-            _print_result(result)
-            codes.append(result.verdict.status.exit_code)
+            _print_result(args, result)
+            results.append(result)
             if result.interrupted:
                 break
-    return max(codes)
+    return results
 
 
-def _print_result(result) -> None:
+def _not_run(args, paths: list[Path], reason: str):
+    """The one error result of files that were refused before any ran."""
+    from harness.experiment.runner import RunResult
+    from harness.experiment.verdict import Status, Verdict
+
+    result = RunResult(
+        ", ".join(path.stem for path in paths),
+        "",
+        None,
+        Verdict(Status.ERROR, reason=reason),
+    )
+    _print_result(args, result)
+    return result
+
+
+def _print_result(args, result) -> None:
+    """A run's verdict as it ends; in quiet and JSON modes only the closing
+    output speaks, and failures of quiet runs go to stderr."""
+    if _json_output(args):
+        return
+    if _quiet(args):
+        if result.verdict.status.exit_code:
+            print(f"{result.experiment}: {result.verdict.explain()}", file=sys.stderr)
+        return
     print(result.verdict.explain())
     if "fault_injected_s" not in result.verdict.measurements:
         _print_report_paths(result)
@@ -556,12 +675,24 @@ def _cmd_gameday(args) -> int:
 
     paths = args.paths or [Path("experiments")]
     summary = run_gameday(paths, args.tag, _run_options(args))
+    if _json_output(args):
+        _print_verdicts(
+            args,
+            summary.results,
+            summary.exit_code,
+            gameday_report=str(summary.path),
+            gameday_page=str(summary.page) if summary.page else None,
+            resilience_score=summary.score,
+            stopped_early=summary.interrupted or None,
+        )
+        return summary.exit_code
     print(summary.table())
     if summary.interrupted:
         print(f"game day stopped early: {summary.interrupted}")
-    if summary.score is not None:
-        print(f"resilience score: {summary.score:.1f} / 100")
-    print(f"game day summary: {summary.path}")
+    if not _quiet(args):
+        if summary.score is not None:
+            print(f"resilience score: {summary.score:.1f} / 100")
+        print(f"game day summary: {summary.path}")
     # The page is the last line, so scripts (and `make gameday`) can take it.
     print(f"game day page: {summary.page or summary.path}")
     return summary.exit_code
@@ -605,10 +736,17 @@ def _cmd_proxy_serve(args) -> int:
     return 0
 
 
-def _configure_logging(level: int) -> None:
+def _configure_logging(level: int, display=None) -> None:
+    """Log lines on stderr; on a terminal with a status line, written above it."""
+    from harness.report.progress import ProgressLogHandler
+
+    if display is not None and display.tty:
+        handler = ProgressLogHandler(display)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     logging.basicConfig(
         level=level,
-        stream=sys.stderr,
+        handlers=[handler],
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )

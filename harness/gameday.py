@@ -11,6 +11,7 @@ from harness.experiment.deadlines import invalid_experiments
 from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import REPO_ROOT, RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
+from harness.report import verdicts
 from harness.report.gameday_page import (
     GamedayView,
     render_gameday_markdown,
@@ -45,35 +46,10 @@ class GamedaySummary:
         return max(codes) if codes else 2
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
-        rows = []
-        for result in self.results:
-            m = result.verdict.measurements
-            detect = m.get("time_to_detect_s", {})
-            ttd = min(detect.values()) if detect else None
-            ttr = m.get("time_to_recover_s")
-            rows.append(
-                (
-                    result.experiment,
-                    result.verdict.status.value,
-                    f"{ttd:.1f} s" if ttd is not None else "-",
-                    f"{ttr:.1f} s" if ttr is not None else "-",
-                    str(result.report_dir / "summary.md")
-                    if result.report_dir
-                    else result.verdict.reason[:80],
-                )
-            )
-        return rows
+        return verdicts.rows(self.results)
 
     def table(self) -> str:
-        header = ("experiment", "verdict", "detect", "recover", "report")
-        rows = [header, *self.rows()]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = [
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-            for row in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return verdicts.table(self.results)
 
 
 def find_experiments(paths: list[Path], tag: str) -> list[Path]:

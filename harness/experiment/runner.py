@@ -59,7 +59,7 @@ from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
 from harness.remediate.factory import build_remediation
 from harness.report.html import write_report_html
-from harness.report.journal import Journal
+from harness.report.journal import Journal, JournalListener
 from harness.report.summary import write_summary
 from harness.stack.local import Endpoints
 
@@ -80,6 +80,8 @@ class RunOptions:
     config_dir: Path = DEFAULT_CONFIG_DIR
     without_alerts: tuple[str, ...] = ()
     disabled_runbooks: tuple[str, ...] = ()
+    # Told of every journal event and sample, such as the live progress display.
+    journal_listeners: tuple[JournalListener, ...] = ()
 
 
 @dataclass
@@ -163,7 +165,9 @@ class ExperimentRun:
         self.shared = shared
         self.run_id = new_run_id(experiment.name)
         self.run_dir = options.reports_dir / self.run_id
-        self.journal = Journal(self.run_dir, self.run_id)
+        self.journal = Journal(
+            self.run_dir, self.run_id, listeners=options.journal_listeners
+        )
         self.rules = alert_rules(estate)
         self.deadlines = self._deadlines()
         # Read before anything runs: the files as they were when the run began.
@@ -219,6 +223,10 @@ class ExperimentRun:
             "run_started",
             experiment=self.experiment.name,
             hypothesis=self.experiment.hypothesis,
+            steady_state_s=self.bound.steady_state_s,
+            fault_window_s=self.bound.fault_window_s,
+            resolve_s=self.bound.resolve_s,
+            bound_s=self.bound.total_s,
             **self._deliberate_breakage(),
         )
         watchdog = Watchdog(self.bound)

@@ -3,7 +3,8 @@
 Events carry the wall-clock time and the seconds since the run started (from
 a monotonic clock, so a clock step cannot reorder them). Each event is also
 appended to journal.jsonl as it happens, so a run that dies mid-way still
-leaves its timeline on disk.
+leaves its timeline on disk, and handed to the journal's listeners (such as
+the live progress display), which can never break the journal.
 """
 
 import json
@@ -14,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,27 @@ class Event:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+class JournalListener(Protocol):
+    """Told of each event and sample as it is recorded, from whichever thread
+    records it; it must return promptly."""
+
+    def on_event(self, run_id: str, event: Event) -> None: ...
+
+    def on_sample(
+        self, run_id: str, series: str, t_s: float, value: float | None
+    ) -> None: ...
+
+
 class Journal:
     """Thread-safe, append-only record of a run."""
 
-    def __init__(self, run_dir: Path, run_id: str, clock=time.monotonic):
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        clock=time.monotonic,
+        listeners: tuple[JournalListener, ...] = (),
+    ):
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self._clock = clock
@@ -40,6 +58,7 @@ class Journal:
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self.series: dict[str, list[tuple[float, float | None]]] = {}
+        self._listeners = list(listeners)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._stream = open(self.run_dir / "journal.jsonl", "a")  # noqa: SIM115
 
@@ -59,6 +78,7 @@ class Journal:
                 self._stream.write(json.dumps(asdict(event), default=str) + "\n")
                 self._stream.flush()
         log.info("event %s at %.3f s %s", kind, event.t_s, fields)
+        self._tell("on_event", event)
         return event
 
     def sample(
@@ -70,10 +90,29 @@ class Journal:
         """
         if value is not None and not math.isfinite(value):
             value = None
+        t_s = self.now_s() if at_s is None else at_s
         with self._lock:
-            self.series.setdefault(series, []).append(
-                (self.now_s() if at_s is None else at_s, value)
-            )
+            self.series.setdefault(series, []).append((t_s, value))
+        self._tell("on_sample", series, t_s, value)
+
+    def _tell(self, method: str, *args: Any) -> None:
+        """Hand an event or sample to every listener; one that raises is
+        logged with its traceback and detached, and the journal goes on."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                getattr(listener, method)(self.run_id, *args)
+            except Exception:
+                log.warning(
+                    "journal listener %r failed; it is detached from run %s",
+                    listener,
+                    self.run_id,
+                    exc_info=True,
+                )
+                with self._lock:
+                    if listener in self._listeners:
+                        self._listeners.remove(listener)
 
     def events(self, kind: str | None = None) -> list[Event]:
         with self._lock:
@@ -99,7 +138,7 @@ class Journal:
 
     def write(self, extra: dict[str, Any]) -> Path:
         path = self.run_dir / "journal.json"
-        data = _finite(self.to_dict(extra))
+        data = finite(self.to_dict(extra))
         text = json.dumps(data, indent=2, default=str, allow_nan=False)
         path.write_text(text)
         return path
@@ -109,12 +148,12 @@ class Journal:
             self._stream.close()
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """The same data with NaN and infinities as null, which JSON can carry."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
