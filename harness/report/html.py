@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.report.journal import _finite
+from harness.report.journal import finite
 from harness.report.summary import TIMELINE_KINDS
 
 REPORT_FILE = "report.html"
@@ -98,7 +98,7 @@ def _csp(script: str) -> str:
 def _script_json(data: Any) -> str:
     """JSON that cannot end its script element or open another."""
     # NaN is no JSON: a dict not read from journal.json may still hold it.
-    text = json.dumps(_finite(data), allow_nan=False, default=str)
+    text = json.dumps(finite(data), allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
