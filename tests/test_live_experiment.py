@@ -92,6 +92,18 @@ def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path, 
     assert failed == [f"alert {ALERT_KEY} fires"]
     assert_borrowed_and_returned(result.report_dir, shared)
     assert_no_data_lost(result.report_dir)
+    assert_root_cause_named(result.report_dir)
+
+
+def assert_root_cause_named(report_dir: Path) -> None:
+    """The analysis, blind to the fault, named it: customer-api via its route."""
+    rca = json.loads((report_dir / "journal.json").read_text())["rca"]
+    guess = rca["guess"]
+    assert guess["component"] == "customer-api", rca
+    assert guess["via"] == "claims-api_to_customer-api", rca
+    assert rca["correct"] is True
+    assert rca["injected"][0]["component"] == "customer-api"
+    assert "## Root cause (analysis)" in (report_dir / "summary.md").read_text()
 
 
 def assert_no_data_lost(report_dir: Path) -> None:
@@ -124,6 +136,7 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path, s
     assert result.verdict.measurements["time_to_detect_s"][ALERT_KEY] > 0
     assert_borrowed_and_returned(result.report_dir, shared)
     assert_one_decision_per_alert(result.report_dir)
+    assert_root_cause_named(result.report_dir)
 
 
 def assert_one_decision_per_alert(report_dir: Path) -> None:
