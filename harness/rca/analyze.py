@@ -16,6 +16,9 @@ The walk, in short:
 Each burning service has one vote, split over the edges that explain it;
 votes for one (component, via) are summed, and the confidence is the top
 candidate's share of all votes.
+
+A fault on a front route (client_to_<service>) is not seen: the load's own
+failures are not in Prometheus, so the service's traffic only drops.
 """
 
 from dataclasses import dataclass, field
@@ -29,7 +32,8 @@ METHOD = (
     "weighted by the share of bad request-log spans waiting on each edge"
 )
 # Fewer bad requests than this in the window never make a service burn: a
-# single 5xx among a few requests is noise, not an outage.
+# single 5xx among a few requests is noise, not an outage. So a fault of a
+# second or two under light load can read as nothing broken.
 MIN_BAD_REQUESTS = 3
 # An edge failed when its failure ratio rose by this much, with at least
 # MIN_FAILED_CALLS failures.

@@ -3,7 +3,7 @@
 Ground truth per fault:
 
 - a network fault on route "A_to_B" -> component B, via that route (B may be
-  an external such as fraud-detection, or "client" routes' service);
+  an external such as fraud-detection; a front route client_to_B names B);
 - an application or process fault on service S -> component S (via is not
   part of the truth: the trouble reaches its callers on every route);
 - a latency fault below NEGLIGIBLE_LATENCY_MS (a control run's stand-in) ->
@@ -14,6 +14,9 @@ for a route fault, its via names that route. When every injected fault is
 negligible, a guess of "nothing is broken" is correct and any other wrong.
 When nothing was injected (the run stopped before its first fault), correct
 is None: there is nothing to be right about.
+
+The analysis names one component per run, so with several faults it is
+right when it names any one of them.
 """
 
 from collections.abc import Iterable

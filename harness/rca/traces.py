@@ -5,6 +5,10 @@ dependency is not a span of its own: it shows as the gap around the
 dependency's child span inside the caller's span, or, for a call that never
 reached the dependency (refused, reset, blackholed), as a child missing where
 the steady state had one.
+
+The share cannot tell a call that failed from the later calls a failed
+request never made, nor the two calls on either side of one wait, so the
+analysis uses it only to weigh edges the metrics found troubled.
 """
 
 from collections import defaultdict
