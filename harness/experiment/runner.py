@@ -628,8 +628,12 @@ class ExperimentRun:
     def _analyse_root_cause(self, api: PrometheusAPI) -> None:
         """Guess the root cause from the fault window's times alone, then score it
         against the injected faults."""
-        kinds = ("fault_injected", "fault_rolled_back", "load_started")
+        kinds = ("fault_rolled_back", "load_started")
         times = {kind: [e.t_s for e in self.journal.events(kind)] for kind in kinds}
+        times["fault_injected"] = [
+            e.t_s - (e.fields.get("effect_seen_after_s") or 0.0)
+            for e in self.journal.events("fault_injected")
+        ]
         now_s = self.journal.now_s()
         windows = fault_windows(
             times, now_s, self._metrics_lag_s(), time.time() - now_s

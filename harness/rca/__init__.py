@@ -34,9 +34,12 @@ def fault_windows(
 ) -> tuple[Window, Window] | None:
     """The fault window and the steady state before it, from event times alone.
 
-    times holds the t_s of "fault_injected", "fault_rolled_back" and
-    "load_started" events; None when no fault was injected. The window ends
-    lag_s after the last rollback, so the scrapes that saw it are included.
+    times holds the t_s of "fault_injected" (moved back to when the fault
+    acted, as a fault is journalled once Prometheus shows it), of
+    "fault_rolled_back" and of "load_started" events; None when no fault was
+    injected. The window ends lag_s after the last rollback, so the scrapes
+    that saw it are in; the steady state ends half of lag_s before the first
+    fault, so the scrape that first saw it is not.
     """
     injected = times.get("fault_injected") or []
     if not injected:
@@ -45,12 +48,13 @@ def fault_windows(
     rolled_back = times.get("fault_rolled_back") or []
     end_s = min(now_s, (max(rolled_back) if rolled_back else now_s) + lag_s)
     end_s = max(end_s, start_s + 1.0)
+    base_to_s = start_s - lag_s / 2
     load_s = min(times.get("load_started") or [0.0]) + LOAD_WARM_UP_S
-    base_from_s = max(load_s, start_s - BASELINE_MAX_S, 0.0)
-    base_from_s = min(base_from_s, start_s - 1.0)
+    base_from_s = max(load_s, base_to_s - BASELINE_MAX_S, 0.0)
+    base_from_s = min(base_from_s, base_to_s - 1.0)
     return (
         Window(start_s, end_s, unix_offset_s),
-        Window(base_from_s, start_s, unix_offset_s),
+        Window(base_from_s, base_to_s, unix_offset_s),
     )
 
 

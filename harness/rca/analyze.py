@@ -314,7 +314,8 @@ def _result(candidates: list[Finding], evidence: Evidence) -> dict:
     top = candidates[0]
     summary = f"{top.component}" + (f", via {top.via}" if top.via else "")
     summary += f" {top.symptom}"
-    headline = next((s for s in top.evidence if "% of" in s and "wait on" in s), None)
+    traced = [s for s in top.evidence if "wait on or fail at" in s]
+    headline = (traced or top.evidence or [None])[0]
     if headline:
         summary += f"; {headline}"
     return {

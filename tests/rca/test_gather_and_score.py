@@ -123,7 +123,7 @@ def test_fault_windows_run_from_the_first_fault_to_the_last_rollback():
     window, baseline = fault_windows(times, now_s=60.0, lag_s=2.0, unix_offset_s=1.0)
 
     assert (window.from_s, window.to_s) == (20.0, 47.0)
-    assert (baseline.from_s, baseline.to_s) == (7.0, 20.0)
+    assert (baseline.from_s, baseline.to_s) == (7.0, 19.0)
     assert fault_windows({"load_started": [5.0]}, 60.0, 2.0, 0.0) is None
 
 
