@@ -77,16 +77,11 @@ class EdgeTrouble:
 
 def analyse(evidence: Evidence) -> dict:
     """The contract's rca dict without "injected" and "correct"."""
-    spans = SpanIndex(evidence.spans)
-    baseline_spans = SpanIndex(evidence.spans_baseline)
-    burning = _burning(evidence)
-    troubles = _edge_troubles(evidence)
+    walk = _Walk(evidence)
     findings: list[Finding] = []
-    for burn in sorted(burning.values(), key=lambda b: -b.burn_rate):
-        findings += _walk(
-            burn.service, 1.0, evidence, burning, troubles, (spans, baseline_spans)
-        )
-    if not burning:
+    for burn in sorted(walk.burning.values(), key=lambda b: -b.burn_rate):
+        findings += walk.from_service(burn.service, 1.0, ())
+    if not walk.burning:
         findings = [
             Finding(
                 t.callee,
@@ -95,65 +90,77 @@ def analyse(evidence: Evidence) -> dict:
                 ABSORBED_WEIGHT * t.severity,
                 [f"no SLO burned: {t.sentence}"],
             )
-            for t in troubles.values()
+            for t in walk.troubles.values()
         ]
-    candidates = _merge(findings)
-    return _result(candidates, evidence)
+    return _result(_merge(findings), evidence)
 
 
-def _walk(service, weight, evidence, burning, troubles, span_indexes, seen=()):
-    burn = burning[service]
-    if burn.symptom == "down":
-        return [Finding(service, None, "down", weight, [burn.sentence])]
-    mine = [
-        troubles[route] for route in _routes_of(service, evidence) if route in troubles
-    ]
-    if not mine:
-        own = f"{burn.sentence}; none of its dependency edges failed or slowed"
-        return [Finding(service, None, burn.symptom, weight, [own])]
-    shares = _explained_shares(service, mine, evidence, span_indexes)
-    findings = []
-    for trouble, (part, trace_sentence) in zip(mine, shares, strict=True):
-        sentences = [burn.sentence, trouble.sentence, *trace_sentence]
+class _Walk:
+    """The burning services and troubled edges of one window, walked callee-ward."""
+
+    def __init__(self, evidence: Evidence):
+        self.evidence = evidence
+        self.burning = _burning(evidence)
+        self.troubles = _edge_troubles(evidence)
+        self.spans = SpanIndex(evidence.spans)
+        self.baseline_spans = SpanIndex(evidence.spans_baseline)
+
+    def from_service(
+        self, service: str, weight: float, seen: tuple[str, ...]
+    ) -> list[Finding]:
+        burn = self.burning[service]
+        if burn.symptom == "down":
+            return [Finding(service, None, "down", weight, [burn.sentence])]
+        mine = [
+            self.troubles[route]
+            for route in _routes_of(service, self.evidence)
+            if route in self.troubles
+        ]
+        if not mine:
+            own = f"{burn.sentence}; none of its dependency edges failed or slowed"
+            return [Finding(service, None, burn.symptom, weight, [own])]
+        findings = []
+        for trouble, (part, traced) in zip(
+            mine, self._shares(service, mine), strict=True
+        ):
+            sentences = [burn.sentence, trouble.sentence, *traced]
+            findings += self._along(trouble, weight * part, sentences, seen)
+        return findings
+
+    def _along(
+        self,
+        trouble: EdgeTrouble,
+        weight: float,
+        sentences: list[str],
+        seen: tuple[str, ...],
+    ) -> list[Finding]:
+        """The callee via this edge, or the walk on from a burning callee."""
         callee = trouble.callee
-        if callee in burning and callee in evidence.graph and callee not in seen:
-            deeper = _walk(
-                callee,
-                weight * part,
-                evidence,
-                burning,
-                troubles,
-                span_indexes,
-                (*seen, service),
+        burning_service = callee in self.burning and callee in self.evidence.graph
+        if not burning_service or callee in seen:
+            return [Finding(callee, trouble.route, trouble.symptom, weight, sentences)]
+        deeper = self.from_service(callee, weight, (*seen, trouble.caller))
+        for finding in deeper:
+            finding.evidence = [*sentences, *finding.evidence]
+        return deeper
+
+    def _shares(self, service: str, troubles: list[EdgeTrouble]) -> list:
+        """Each troubled edge's part of the service's vote, and its trace sentence."""
+        slow_s = self.evidence.objectives[service][1]
+        weights, sentences = [], []
+        for trouble in troubles:
+            share = edge_share(
+                self.spans, self.baseline_spans, service, trouble.callee, slow_s
             )
-            for finding in deeper:
-                finding.evidence = [*sentences, *finding.evidence]
-            findings += deeper
-        else:
-            findings.append(
-                Finding(
-                    callee, trouble.route, trouble.symptom, weight * part, sentences
-                )
-            )
-    return findings
+            weights.append(_edge_weight(trouble, share))
+            sentences.append(_trace_sentence(service, trouble, share))
+        total = sum(weights)
+        parts = [w / total if total > 0 else 1 / len(weights) for w in weights]
+        return list(zip(parts, sentences, strict=True))
 
 
 def _routes_of(service: str, evidence: Evidence) -> list[str]:
     return [f"{service}_to_{dep}" for dep in evidence.graph.get(service, ())]
-
-
-def _explained_shares(service, troubles, evidence, span_indexes):
-    """Each troubled edge's part of the service's vote, and its trace sentence."""
-    window, baseline = span_indexes
-    slow_s = evidence.objectives[service][1]
-    weights, sentences = [], []
-    for trouble in troubles:
-        share = edge_share(window, baseline, service, trouble.callee, slow_s)
-        weights.append(_edge_weight(trouble, share))
-        sentences.append(_trace_sentence(service, trouble, share))
-    total = sum(weights)
-    parts = [w / total if total > 0 else 1 / len(weights) for w in weights]
-    return list(zip(parts, sentences, strict=True))
 
 
 def _edge_weight(trouble: EdgeTrouble, share: EdgeShare) -> float:

@@ -272,3 +272,28 @@ def test_a_wrong_guess_is_scored_wrong(guess, faults, correct):
 def test_a_window_that_ends_before_it_starts_is_refused():
     with pytest.raises(ValueError, match="window to_s=5.0 must be after from_s=10.0"):
         Window(10.0, 5.0, 0.0)
+
+
+def test_the_walk_follows_a_burning_callee_to_the_deepest_troubled_edge():
+    failing = EdgeStats(ok=20, errors=30, duration_count=50, duration_sum_s=0.2)
+    slow = EdgeStats(ok=50, duration_sum_s=45, duration_count=50)
+    found = analyse(
+        evidence(
+            window={
+                "claims-api": ServiceStats(requests=50, errors=30),
+                "policy-api": ServiceStats(requests=100, errors=40, slow=50),
+            },
+            edges={
+                "claims-api_to_policy-api": failing,
+                "policy-api_to_customer-api": slow,
+            },
+        )
+    )
+
+    guess = found["guess"]
+    assert (guess["component"], guess["via"]) == (
+        "customer-api",
+        "policy-api_to_customer-api",
+    )
+    assert found["evidence"][1].startswith("claims-api_to_policy-api: 30 of 50")
+    assert found["evidence"][-1].startswith("policy-api_to_customer-api")
