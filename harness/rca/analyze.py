@@ -340,14 +340,15 @@ def _result(candidates: list[Finding], evidence: Evidence) -> dict:
 
 
 def _nothing_broken(evidence: Evidence) -> dict:
-    worst, sentence = 0.0, "no service had requests in the fault window"
+    worst = 0.0
+    sentence = "no service answered a request with a 5xx or slower than its SLO"
     for service, stats in evidence.window.items():
         availability, _, latency = evidence.objectives[service]
         rate = max(
             stats.error_ratio / max(1 - availability, 1e-9),
             stats.slow_ratio / max(1 - latency, 1e-9),
         )
-        if rate >= worst:
+        if rate > worst:
             worst = rate
             sentence = (
                 f"the closest to burning was {service}, at {rate:.0%} of its "

@@ -200,6 +200,7 @@ def test_nothing_broken_is_a_null_guess_scored_right_for_a_control_run():
     guess = found["guess"]
     assert guess["component"] is None and found["candidates"] == []
     assert guess["confidence"] == 1.0
+    assert "no service answered a request with a 5xx" in found["evidence"][1]
     control = fault("latency", route="claims-api_to_payment-api", latency_ms=1)
     assert is_correct(guess, control) is True
     assert is_correct(guess, fault("kill", service="claims-api")) is False
@@ -211,7 +212,8 @@ def test_a_few_errors_below_the_floor_do_not_burn():
     )
 
     assert found["guess"]["component"] is None
-    assert found["guess"]["confidence"] < 1.0
+    assert found["guess"]["confidence"] == 0.0
+    assert "closest to burning was claims-api, at 400%" in found["evidence"][1]
 
 
 def test_two_troubled_edges_share_the_vote_by_their_trace_share():
