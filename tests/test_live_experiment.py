@@ -99,6 +99,18 @@ def test_without_its_alert_rule_the_experiment_fails_naming_the_alert(tmp_path, 
     assert failed == [f"alert {ALERT_KEY} fires"]
     assert_borrowed_and_returned(result.report_dir, shared)
     assert_no_data_lost(result.report_dir)
+    assert_root_cause_named(result.report_dir)
+
+
+def assert_root_cause_named(report_dir: Path) -> None:
+    """The analysis, blind to the fault, named it: customer-api via its route."""
+    rca = json.loads((report_dir / "journal.json").read_text())["rca"]
+    guess = rca["guess"]
+    assert guess["component"] == "customer-api", rca
+    assert guess["via"] == "claims-api_to_customer-api", rca
+    assert rca["correct"] is True
+    assert rca["injected"][0]["component"] == "customer-api"
+    assert "## Root cause (analysis)" in (report_dir / "summary.md").read_text()
 
 
 def assert_no_data_lost(report_dir: Path) -> None:
@@ -132,6 +144,7 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path, s
     assert_borrowed_and_returned(result.report_dir, shared)
     assert_one_decision_per_alert(result.report_dir)
     assert_report_html_draws_the_fault(result.report_dir, tmp_path)
+    assert_root_cause_named(result.report_dir)
 
 
 def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
 from harness.observe.pager import PagerEvent, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
+from harness.rca import analyse_run, fault_windows, scored
 from harness.remediate.factory import build_remediation
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, JournalListener
@@ -640,8 +641,10 @@ class ExperimentRun:
             # While the mocks still run, and once no load writes any more.
             ("endpoints", self._check_integrity),
             ("watchers", lambda ws: [w.stop() for w in ws]),
-            # Before this experiment's Prometheus stops with the lease.
+            # While this experiment's Prometheus still runs (it stops with the lease).
             ("prometheus_api", self._capture_series),
+            ("prometheus_api", self._analyse_root_cause),
+            ("prometheus_api", lambda api: api.close()),
             ("faults", lambda f: f.close()),
             # Stops this experiment's monitoring; the estate lives on.
             ("lease", lambda lease: lease.close()),
@@ -654,6 +657,27 @@ class ExperimentRun:
                 except Exception:
                     log.warning("clean-up step %s failed", name, exc_info=True)
         return self._with_integrity(verdict)
+
+    def _analyse_root_cause(self, api: PrometheusAPI) -> None:
+        """Guess the root cause from the fault window's times alone, then score it
+        against the injected faults."""
+        kinds = ("fault_rolled_back", "load_started")
+        times = {kind: [e.t_s for e in self.journal.events(kind)] for kind in kinds}
+        times["fault_injected"] = [
+            e.t_s - (e.fields.get("effect_seen_after_s") or 0.0)
+            for e in self.journal.events("fault_injected")
+        ]
+        now_s = self.journal.now_s()
+        windows = fault_windows(
+            times, now_s, self._metrics_lag_s(), time.time() - now_s
+        )
+        if windows is None:
+            return
+        lent = self._parts.get("estate")
+        log_dir = lent.stack.run_dir / "logs" if lent is not None else None
+        analysis = analyse_run(api, self.estate, windows, log_dir)
+        events = [asdict(e) for e in self.journal.events("fault_injected")]
+        self._parts["rca"] = scored(analysis, events)
 
     def _check_integrity(self, endpoints) -> None:
         load = self._parts.get("load")
@@ -695,16 +719,13 @@ class ExperimentRun:
 
     def _capture_series(self, api: PrometheusAPI) -> None:
         obs = self.estate.observability
-        try:
-            capture_prometheus_series(
-                api,
-                self.journal,
-                self._watched_services(),
-                obs.rate_window_s,
-                obs.scrape_interval_s,
-            )
-        finally:
-            api.close()
+        capture_prometheus_series(
+            api,
+            self.journal,
+            self._watched_services(),
+            obs.rate_window_s,
+            obs.scrape_interval_s,
+        )
 
     def _finish(self, verdict: Verdict) -> RunResult:
         try:
@@ -737,10 +758,13 @@ class ExperimentRun:
                 "load": load_result.as_dict() if load_result else None,
                 "integrity": [r.as_dict() for r in self._parts.get("integrity", [])],
                 "config": self.config,
+                "rca": self._parts.get("rca"),
             }
         )
         self.journal.close()
-        write_summary(result, self.journal, self.experiment, load_result)
+        write_summary(
+            result, self.journal, self.experiment, load_result, self._parts.get("rca")
+        )
         self._write_html()
         return result
 

@@ -87,7 +87,9 @@ def summary_from_journal(journal: dict) -> str:
     )
     load = journal.get("load")
     load_result = SimpleNamespace(as_dict=lambda: load) if load else None
-    return render_summary(result, _RecordedEvents(journal), experiment, load_result)
+    return render_summary(
+        result, _RecordedEvents(journal), experiment, load_result, journal.get("rca")
+    )
 
 
 class _RecordedEvents:

@@ -37,13 +37,15 @@ TIMELINE_KINDS = (
 )
 
 
-def write_summary(result, journal: Journal, experiment=None, load_result=None) -> Path:
+def write_summary(
+    result, journal: Journal, experiment=None, load_result=None, rca=None
+) -> Path:
     path = Path(result.report_dir) / "summary.md"
-    path.write_text(render_summary(result, journal, experiment, load_result))
+    path.write_text(render_summary(result, journal, experiment, load_result, rca))
     return path
 
 
-def render_summary(result, journal: Journal, experiment, load_result) -> str:
+def render_summary(result, journal: Journal, experiment, load_result, rca=None) -> str:
     verdict = result.verdict
     lines = [f"# {result.experiment}: {verdict.status.value.upper()}", ""]
     if experiment is not None:
@@ -66,11 +68,44 @@ def render_summary(result, journal: Journal, experiment, load_result) -> str:
         ]
         lines.append("")
     lines += _timings(result)
+    lines += root_cause_section(rca)
     lines += _alerts(journal)
     lines += _load(load_result)
     lines += _integrity(journal)
     lines += _timeline(journal)
     return "\n".join(lines) + "\n"
+
+
+def root_cause_section(rca: dict | None) -> list[str]:
+    """The analysis's guess beside what was injected (journal "rca")."""
+    if not rca:
+        return []
+    guess = rca.get("guess") or {}
+    component = guess.get("component")
+    if component is None:
+        named = "nothing is broken"
+    else:
+        named = f"{component}, {guess.get('symptom') or 'trouble'}"
+        if guess.get("via"):
+            named += f", via {guess['via']}"
+    confidence = guess.get("confidence")
+    lines = [
+        "## Root cause (analysis)",
+        "",
+        f"- Guess: {named}"
+        + (f" (confidence {confidence:.0%})" if confidence is not None else ""),
+        f"- Summary: {guess.get('summary', '')}",
+    ]
+    lines += [f"- Evidence: {sentence}" for sentence in rca.get("evidence") or []]
+    injected = [
+        f"{f.get('fault')} ({f.get('kind')} on {f.get('route') or f.get('service')}"
+        f" -> {f.get('component') or 'nothing broken'})"
+        for f in rca.get("injected") or []
+    ]
+    lines.append(f"- Injected: {'; '.join(injected) or 'nothing'}")
+    verdict = {True: "right", False: "**wrong**", None: "not scored"}
+    lines.append(f"- Guess was: {verdict.get(rca.get('correct'), 'not scored')}")
+    return [*lines, ""]
 
 
 def _integrity(journal: Journal) -> list[str]:

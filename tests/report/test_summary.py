@@ -124,3 +124,42 @@ def test_the_load_section_of_an_older_journal_has_only_its_totals():
     assert "p95_ms_estimate: 3" in text
     assert "Response times" not in text
     assert "Flag" not in text
+def test_root_cause_section_shows_guess_evidence_injected_and_right_or_wrong():
+    from harness.report.summary import root_cause_section
+
+    rca = {
+        "guess": {
+            "component": "customer-api",
+            "via": "claims-api_to_customer-api",
+            "symptom": "latency",
+            "confidence": 0.93,
+            "summary": "customer-api, via claims-api_to_customer-api latency",
+        },
+        "evidence": ["93% of claims-api's slow or failed spans wait on customer-api"],
+        "injected": [
+            {
+                "fault": "slow",
+                "kind": "latency",
+                "route": "claims-api_to_customer-api",
+                "service": None,
+                "component": "customer-api",
+            }
+        ],
+        "correct": True,
+    }
+
+    right = "\n".join(root_cause_section(rca))
+    wrong = "\n".join(root_cause_section({**rca, "correct": False}))
+
+    assert "## Root cause (analysis)" in right
+    assert "customer-api, latency, via claims-api_to_customer-api" in right
+    assert "(confidence 93%)" in right
+    assert "- Evidence: 93% of claims-api's" in right
+    assert "slow (latency on claims-api_to_customer-api -> customer-api)" in right
+    assert "- Guess was: right" in right
+    assert "- Guess was: **wrong**" in wrong
+    assert root_cause_section(None) == []
+    nothing = "\n".join(
+        root_cause_section({"guess": {"component": None}, "correct": None})
+    )
+    assert "Guess: nothing is broken" in nothing and "not scored" in nothing
