@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbosity)
+    # Runs add their secrets to it, so the log learns them as they appear.
+    args.redactor = _configure_logging(args.verbosity)
     try:
         return args.handler(args)
     except ConfigError as exc:
@@ -458,6 +459,7 @@ def _run_options(args):
         config_dir=args.config or defaults.config_dir,
         without_alerts=tuple(args.without_alert),
         disabled_runbooks=tuple(args.disable_runbook),
+        redactor=getattr(args, "redactor", None),
     )
 
 
@@ -576,7 +578,10 @@ def _cmd_proxy_serve(args) -> int:
     return 0
 
 
-def _configure_logging(level: int) -> None:
+def _configure_logging(level: int):
+    """Log to stderr through a filter that redacts secrets and personal data."""
+    from harness.report.redact import Redactor, install_log_filter
+
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
@@ -585,6 +590,9 @@ def _configure_logging(level: int) -> None:
     )
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    redactor = Redactor()
+    install_log_filter(redactor)
+    return redactor
 
 
 if __name__ == "__main__":

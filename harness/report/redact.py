@@ -165,8 +165,10 @@ class Redactor:
             return self.text(value)
         if isinstance(value, dict):
             return self._mapping(value)
-        if isinstance(value, list | tuple):
+        if isinstance(value, list):
             return [self.value(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.value(item) for item in value)
         return value
 
     def _mapping(self, mapping: dict) -> dict:
@@ -180,6 +182,16 @@ class Redactor:
             else:
                 redacted[key] = self.value(item)
         return redacted
+
+
+def estate_redactor(estate, admin_token: str | None = None) -> Redactor:
+    """A Redactor that knows the estate's configured credentials (the pagers'
+    keys) and, once it is known, the mocks' admin token."""
+    alerting = estate.alerting
+    targets = [*alerting.teams.values(), alerting.tickets]
+    redactor = Redactor((target.key, "credential") for target in targets)
+    redactor.add_secret(admin_token, "admin_token")
+    return redactor
 
 
 def _field_kind(key: str, personal: bool) -> str | None:
@@ -288,10 +300,13 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None):
-    """Put a RedactingFilter on every handler of logger (the root by default)."""
+    """Put a RedactingFilter on every handler of logger (the root by default),
+    in place of one installed before."""
     logger = logger or logging.getLogger()
     log_filter = RedactingFilter(redactor)
     for handler in logger.handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(old)
         handler.addFilter(log_filter)
     return log_filter
 
@@ -314,57 +329,78 @@ def write_report_json(path: Path, data: Any, redactor: Redactor | None = None) -
 
 # Files that are not text, or that only the process writing them may touch.
 _BINARY_SUFFIXES = {".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".db", ".wal"}
-# Files larger than this are redacted line by line rather than read whole.
-_WHOLE_FILE_BYTES = 8 * 1024 * 1024
+# A .json file larger than this is redacted line by line rather than parsed.
+_WHOLE_JSON_BYTES = 32 * 1024 * 1024
 
 
 def redact_file(path: Path, redactor: Redactor) -> bool:
     """Redact a text file in place; True when anything was replaced.
 
     Files that are not UTF-8 text are left as they are (Prometheus's and
-    Alertmanager's data); JSON and JSON-lines files are redacted field by
-    field, so a personal field is caught however it is formatted.
+    Alertmanager's data). A .json file, and each line of any other file that
+    holds one JSON object (journal.jsonl, the mocks' request logs), is
+    redacted field by field, so a personal field is caught however it is
+    formatted; other lines as text.
     """
     path = Path(path)
-    if path.suffix in _BINARY_SUFFIXES or path.stat().st_size > _WHOLE_FILE_BYTES:
-        return False
-    try:
-        original = path.read_text(encoding="utf-8")
-    except (UnicodeDecodeError, OSError):
-        return False
-    if "\x00" in original:
-        return False
-    redacted = _redact_document(path, original, redactor)
-    if redacted == original:
+    if path.suffix in _BINARY_SUFFIXES:
         return False
     temporary = path.with_name(f".{path.name}.redacting")
-    temporary.write_text(redacted, encoding="utf-8")
+    try:
+        changed = _redact_into(path, temporary, redactor)
+    except (UnicodeDecodeError, ValueError):
+        changed = False  # not text
+    if not changed:
+        temporary.unlink(missing_ok=True)
+        return False
     os.chmod(temporary, path.stat().st_mode & 0o777)
     temporary.replace(path)
     return True
 
 
-def _redact_document(path: Path, text: str, redactor: Redactor) -> str:
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return redactor.text(text)
-        return json.dumps(redactor.value(data), indent=2)
-    if path.suffix == ".jsonl":
-        return "".join(
-            _redact_json_line(line, redactor) for line in text.splitlines(True)
-        )
-    return redactor.text(text)
+def _redact_into(path: Path, temporary: Path, redactor: Redactor) -> bool:
+    if path.suffix == ".json" and path.stat().st_size <= _WHOLE_JSON_BYTES:
+        original = path.read_text(encoding="utf-8")
+        redacted = _redact_json_document(original, redactor)
+        if redacted == original:
+            return False
+        temporary.write_text(redacted, encoding="utf-8")
+        return True
+    changed = False
+    with (
+        open(path, encoding="utf-8", newline="") as source,
+        open(temporary, "w", encoding="utf-8", newline="") as target,
+    ):
+        for line in source:
+            if "\x00" in line:
+                raise ValueError(f"{path} is not text")
+            redacted = _redact_line(line, redactor)
+            changed = changed or redacted != line
+            target.write(redacted)
+    return changed
 
 
-def _redact_json_line(line: str, redactor: Redactor) -> str:
+def _redact_json_document(text: str, redactor: Redactor) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return redactor.text(text)
+    safe = redactor.value(data)
+    return text if safe == data else json.dumps(safe, indent=2)
+
+
+def _redact_line(line: str, redactor: Redactor) -> str:
+    if not line.lstrip().startswith("{"):
+        return redactor.text(line)
     try:
         data = json.loads(line)
     except ValueError:
         return redactor.text(line)
-    ending = "\n" if line.endswith("\n") else ""
-    return json.dumps(redactor.value(data), separators=(",", ":")) + ending
+    safe = redactor.value(data)
+    if safe == data:
+        return line
+    ending = line[len(line.rstrip("\r\n")) :]
+    return json.dumps(safe, separators=(",", ":")) + ending
 
 
 def redact_tree(

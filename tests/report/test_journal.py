@@ -27,3 +27,25 @@ def test_events_come_back_in_time_order(tmp_path):
 
     assert [e.kind for e in journal.events()] == ["early", "late"]
     assert (tmp_path / "journal.jsonl").read_text().count("\n") == 2
+
+
+def test_events_and_the_written_journal_are_redacted(tmp_path):
+    from harness.report.redact import Redactor
+
+    redactor = Redactor()
+    journal = Journal(tmp_path, "run-1", redactor=redactor)
+    journal.record("x", answer={"name": "Zelda Q", "email": "zq@planted.example"})
+    journal.record("y", reason="token Zq9-later-learnt-token")
+    redactor.add_secret("Zq9-later-learnt-token", "admin_token")
+
+    journal.write({"verdict": {"reason": "Zq9-later-learnt-token failed"}})
+    journal.close()
+
+    assert journal.events("x")[0].fields["answer"] == {
+        "name": "[redacted:name]",
+        "email": "[redacted:email]",
+    }
+    written = (tmp_path / "journal.json").read_text()
+    assert "Zq9-later-learnt-token" not in written
+    assert "zq@planted.example" not in (tmp_path / "journal.jsonl").read_text()
+    assert written.count("[redacted:admin_token]") == 2
