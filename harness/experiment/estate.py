@@ -359,7 +359,6 @@ class SharedEstate:
             except Exception:
                 log.warning("could not stop the %s", name, exc_info=True)
 
-
     def _redact_logs(self) -> None:
         """Once the mocks, the proxy and the prober have stopped, their logs
         lose every secret and personal detail."""
