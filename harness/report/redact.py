@@ -43,7 +43,11 @@ PERSONAL_FIELDS = {
     "full_name": "name",
     "surname": "name",
     "given_name": "name",
+    "payee_name": "name",
+    "account_holder": "name",
     "address": "address",
+    "postal_address": "address",
+    "home_address": "address",
     "street": "address",
     "address_line": "address",
     "address_line1": "address",
@@ -107,12 +111,13 @@ _BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+(?P<value>[A-Za-z0-9._~+/=-]
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 )
-# A run of digits with single spaces or hyphens, not inside a longer word.
-_CARD = re.compile(r"(?<![\w-])[2-6]\d(?:[ -]?\d){11,17}(?![\w-])")
+# A run of digits with single spaces or hyphens, not inside a longer word or
+# a decimal number.
+_CARD = re.compile(r"(?<![\w.-])[2-6]\d(?:[ -]?\d){11,17}(?![\w-]|\.\d)")
 _IBAN = re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w-])")
 # International (+44 ...) or national trunk (07700 ...) numbers only: a bare
 # run of digits is more often a count or a timestamp than a telephone.
-_PHONE = re.compile(r"(?<![\w+-])(?:\+\d{1,3}|0)(?:[ -]?\(?\d+\)?){2,6}(?![\w-])")
+_PHONE = re.compile(r"(?<![\w.+-])(?:\+\d{1,3}|0)(?:[ -]?\(?\d+\)?){2,6}(?![\w-]|\.\d)")
 
 
 class Redactor:

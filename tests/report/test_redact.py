@@ -75,6 +75,8 @@ def test_patterns_catch_what_no_list_names(redactor, text, expected):
         "listening on address=127.0.0.1:9090",
         "POST,POST /claims,\"StepFailed('HTTP 503, expected 201')\",27",
         "uuid 00000000-0000-4000-8000-00000000c057 count 1234567890",
+        "latency,5.411111111111111111,1.0998640000252635,351.0441234567,0.01234567890",
+        "[[10.044712345678912, 0.5], [2.4111111111111111, null]]",
     ],
 )
 def test_ordinary_harness_text_is_left_alone(redactor, text):
