@@ -18,8 +18,13 @@ import time
 from pathlib import Path
 
 from harness.errors import APICallError
-from harness.private_state import PrivateStateError, read_secrets
+from harness.private_state import (
+    PrivateStateError,
+    read_secrets,
+    remove_private_dir,
+)
 from harness.proxy.client import ToxiproxyClient
+from harness.report.redact import Redactor, redact_tree
 from harness.stack.mock_admin import MockAdminClient
 
 log = logging.getLogger(__name__)
@@ -180,6 +185,8 @@ def _sweep(path: Path, doc: dict) -> list[dict]:
     done += _delete_routes(path, doc.get("routes"))
     if all(entry["state"] in DONE_STATES for entry in doc["faults"]):
         doc["swept_at"] = time.time()
+        # The dead run never redacted its folder; its processes are gone now.
+        redact_tree(path.parent, Redactor([(token, "admin_token")]))
         _forget_admin_token(path.parent)
     _write(path, doc)
     return done
@@ -203,13 +210,15 @@ def _admin_token(run_dir: Path) -> str | None:
 
 
 def _forget_admin_token(run_dir: Path) -> None:
-    """Once a ledger is swept, its run's private file has no use left."""
+    """Once a ledger is swept, its run's private files have no use left: the
+    token file, and the dead estate's mock data and configs beside it."""
     try:
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
     except (OSError, ValueError):
         return
     if endpoints.get("admin_token_file"):
         Path(endpoints["admin_token_file"]).unlink(missing_ok=True)
+        remove_private_dir(run_dir)
 
 
 def _undo_fault(entry: dict, token: str | None) -> dict:
