@@ -10,6 +10,7 @@ from harness.experiment.deadlines import invalid_experiments
 from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
+from harness.report.redact import estate_redactor, write_report_file
 from harness.yamlfile import load_located
 
 
@@ -81,13 +82,14 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     folder.mkdir(parents=True, exist_ok=True)
     summary = GamedaySummary(folder / "summary.md")
     # One estate for the whole game day; each experiment borrows it clean.
+    redactor = estate_redactor(estate)
     with SharedEstate(estate, folder / "estate") as shared:
         for path in experiments:
             result = run_experiment(path, options, shared)
             summary.results.append(result)
             if result.interrupted:
                 summary.interrupted = result.verdict.reason
-            summary.path.write_text(_render(summary, tag))
+            write_report_file(summary.path, _render(summary, tag), redactor)
             if result.interrupted:
                 break
     return summary
