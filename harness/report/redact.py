@@ -14,6 +14,11 @@ It is applied at every write boundary: the journal (`Journal.record` and
 the files other processes wrote into a run folder (Locust, the mocks,
 Prometheus, Alertmanager) once they have stopped, and `RedactingFilter` on
 the log handlers the command line installs.
+
+A person's name in free text, outside a field named as personal, is not
+redacted: it cannot be told from other words. Card numbers that fail the Luhn
+check, IBANs that fail mod 97 and telephone numbers without a leading + or 0
+are not redacted, and a date of birth only in a date-of-birth field.
 """
 
 import json
