@@ -213,3 +213,21 @@ def test_the_walker_finds_nothing_once_the_folder_is_redacted(tmp_path, redactor
     redact_tree(tmp_path, redactor)
 
     assert find_planted(tmp_path, ["zelda@planted.example", TOKEN]) == {}
+
+
+def test_the_command_line_log_redacts_the_secrets_runs_add_later(caplog):
+    from harness.cli import _configure_logging
+
+    redactor = _configure_logging(logging.INFO)
+    try:
+        redactor.add_secret(TOKEN, "admin_token")
+        logging.getLogger("harness.x").warning("sent %s to %s", TOKEN, "a@b.example")
+    finally:
+        for handler in logging.getLogger().handlers:
+            for installed in [
+                f for f in handler.filters if isinstance(f, RedactingFilter)
+            ]:
+                handler.removeFilter(installed)
+
+    assert TOKEN not in caplog.text and "a@b.example" not in caplog.text
+    assert "sent [redacted:admin_token] to [redacted:email]" in caplog.text
