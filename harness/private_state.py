@@ -75,6 +75,11 @@ def remove_private_dir(folder: Path, part: str = "") -> None:
     """Delete the private folder of a run or estate folder (or a part of it)."""
     path = private_dir(folder, part)
     shutil.rmtree(path, ignore_errors=True)
+    if part:
+        try:
+            path.parent.rmdir()  # only when no other part is left in it
+        except OSError:
+            pass
     log.debug("private folder removed: %s", path)
 
 

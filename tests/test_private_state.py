@@ -75,3 +75,18 @@ def test_a_removed_private_folder_is_gone(tmp_path):
     remove_private_dir(tmp_path / "run")
 
     assert not folder.exists()
+
+
+def test_removing_the_last_part_removes_the_folder_and_not_before(tmp_path):
+    estate = private_dir(tmp_path / "run", "estate")
+    secrets = write_secrets(private_dir(tmp_path / "run") / "secrets.json", {})
+
+    remove_private_dir(tmp_path / "run", "estate")
+
+    assert not estate.exists() and secrets.exists()
+    secrets.unlink()
+    private_dir(tmp_path / "run", "estate")
+
+    remove_private_dir(tmp_path / "run", "estate")
+
+    assert not estate.parent.exists()
