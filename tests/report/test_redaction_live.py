@@ -8,6 +8,7 @@ tests/report/test_redact.py.
 """
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -42,6 +43,17 @@ def planted_config(tmp_path: Path) -> Path:
     assert REAL_KEY in alerting.read_text()
     alerting.write_text(alerting.read_text().replace(REAL_KEY, PLANTED_KEY))
     return config
+
+
+def planted_experiment(tmp_path: Path) -> Path:
+    """The experiment with a hypothesis that names a person: journal and summary."""
+    text = EXPERIMENT.read_text()
+    folded = "hypothesis: >\n"
+    assert folded in text
+    contact = f"  (owner {PLANTED['email']}, {PLANTED['phone']})\n"
+    path = tmp_path / EXPERIMENT.name
+    path.write_text(text.replace(folded, folded + contact))
+    return path
 
 
 class Planter(threading.Thread):
@@ -106,7 +118,8 @@ def test_no_planted_secret_or_customer_detail_reaches_the_report_folder(tmp_path
     planter.start()
 
     result = run_experiment(
-        EXPERIMENT, RunOptions(reports_dir=reports, config_dir=planted_config(tmp_path))
+        planted_experiment(tmp_path),
+        RunOptions(reports_dir=reports, config_dir=planted_config(tmp_path)),
     )
     planter.join(timeout=10)
 
@@ -121,9 +134,13 @@ def test_no_planted_secret_or_customer_detail_reaches_the_report_folder(tmp_path
     assert "/lookup/[redacted:email]/[redacted:phone]" in request_log
     alertmanager_yml = result.report_dir / "alertmanager" / "alertmanager.yml"
     assert "[redacted:credential]" in alertmanager_yml.read_text()
-    for name in ("journal.json", "load/locust_stats_history.csv", "summary.md"):
-        text = (result.report_dir / name).read_text()
-        assert "[redacted:" not in text, f"{name}: nothing planted there to redact"
+    for name in ("journal.json", "summary.md"):
+        markers = re.findall(
+            r"\[redacted:[a-z_]+\]", (result.report_dir / name).read_text()
+        )
+        assert set(markers) == {"[redacted:email]", "[redacted:phone]"}, name
+    stats = (result.report_dir / "load" / "locust_stats_history.csv").read_text()
+    assert "[redacted:" not in stats, "nothing was planted in the load's numbers"
     endpoints = json.loads((result.report_dir / "endpoints.json").read_text())
     assert "admin_token" not in endpoints
     assert not planter.token_file.is_relative_to(reports)
