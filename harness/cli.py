@@ -469,7 +469,7 @@ def _cmd_run(args) -> int:
     options = _run_options(args)
     if len(args.paths) == 1:
         result = run_experiment(args.paths[0], options)
-        _print_result(result)
+        _print_result(result, options.redactor)
         return result.verdict.status.exit_code
     return _run_on_one_estate(args.paths, options)
 
@@ -501,15 +501,17 @@ def _run_on_one_estate(paths: list[Path], options) -> int:
     with SharedEstate(estate, work_dir) as shared:
         for path in paths:
             result = run_experiment(path, options, shared)
-            _print_result(result)
+            _print_result(result, options.redactor)
             codes.append(result.verdict.status.exit_code)
             if result.interrupted:
                 break
     return max(codes)
 
 
-def _print_result(result) -> None:
-    print(result.verdict.explain())
+def _print_result(result, redactor=None) -> None:
+    # The reason can quote an error's text, and stdout is often kept as a log.
+    explained = result.verdict.explain()
+    print(redactor.text(explained) if redactor else explained)
     if "fault_injected_s" not in result.verdict.measurements:
         if result.report_dir is not None:
             print(f"report: {result.report_dir / 'summary.md'}")
