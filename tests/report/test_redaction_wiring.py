@@ -36,3 +36,52 @@ def test_a_stopped_shared_estate_leaves_no_secret_in_its_logs(tmp_path):
     assert find_planted(tmp_path, [token, "zq@planted.example"]) == {}
     assert "[redacted:email]" in (logs / "customer-api.log").read_text()
     assert not shared.stack.private_dir.exists(), "mock data and configs went too"
+
+
+# Locust patches the standard library when imported, so the load's step
+# client is tried in a process of its own.
+STEP_FAILURE = """
+from contextlib import contextmanager
+from harness.load.journeys import StepClient
+
+class Response:
+    status_code = 0
+    request_meta = {
+        "exception": ConnectionError("refused, {'email': 'zq@planted.example'}"),
+        "response_time": 5,
+    }
+    failed = None
+
+    def failure(self, error):
+        Response.failed = error
+
+class Session:
+    @contextmanager
+    def request(self, *args, **kwargs):
+        yield Response()
+
+client = StepClient(Session(), {"customer-api": "http://127.0.0.1:9"}, 2.0)
+assert not client.call("POST", "customer-api", "/customers", "POST /customers", 201)
+print(repr(Response.failed))
+"""
+
+
+def test_a_failed_step_reaches_locust_without_personal_details(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", STEP_FAILURE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "zq@planted.example" not in done.stdout
+    assert (
+        "StepFailed(\"ConnectionError: refused, {'email': '[redacted:email]'}\")"
+        in (done.stdout)
+    )
