@@ -193,7 +193,12 @@ def _sweep(path: Path, doc: dict) -> list[dict]:
 
 
 def _admin_token(run_dir: Path) -> str | None:
-    """The dead run's admin token, from the private file its endpoints.json names."""
+    """The dead run's admin token, from the private file its endpoints.json names.
+
+    A sweep cannot undo a mock fault whose token file is gone, unreadable or
+    readable by others, as when it runs with another XDG_RUNTIME_DIR than the
+    dead run did.
+    """
     try:
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
     except (OSError, ValueError):
