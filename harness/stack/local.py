@@ -147,8 +147,7 @@ class LocalStack:
         self.proxy_choice = proxy_choice or choose_proxy()
         self.state = StackState.NEW
         self.admin_token = secrets.token_urlsafe(24)
-        # Mock configs and data: private, outside the reports tree.
-        self.private_dir = private_dir(self.run_dir, "estate")
+        self._private_dir: Path | None = None
         self.processes: list[ManagedProcess] = []
         self.created_routes: list[str] = []
         self.proxy: ToxiproxyClient | None = None
@@ -168,6 +167,13 @@ class LocalStack:
         # mocks started again while the estate runs are spawned from this one
         # thread, which lives until stop(), never from a short-lived caller's.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="stack-spawner")
+
+    @property
+    def private_dir(self) -> Path:
+        """Where mock configs and data live: private, outside the reports tree."""
+        if self._private_dir is None:
+            self._private_dir = private_dir(self.run_dir, "estate")
+        return self._private_dir
 
     def start(self) -> Endpoints:
         """Start the whole estate: the lasting part, then its monitoring."""
@@ -583,7 +589,8 @@ class LocalStack:
         self._spawner.shutdown(wait=False)
         self.state = StackState.STOPPED
         # The mocks' records and configs (with the admin token) go with them.
-        remove_private_dir(self.run_dir, "estate")
+        if self._private_dir is not None:
+            remove_private_dir(self.run_dir, "estate")
 
     def _delete_routes(self) -> None:
         for name in self.created_routes:

@@ -30,12 +30,13 @@ def test_a_stopped_shared_estate_leaves_no_secret_in_its_logs(tmp_path):
         json.dumps({"route": "/lookup/zq@planted.example", "status": 404}) + "\n"
     )
     (logs / "fault-proxy.out").write_text(f"Authorization: Bearer {token}\n")
+    private = shared.stack.private_dir
 
     shared.stop()
 
     assert find_planted(tmp_path, [token, "zq@planted.example"]) == {}
     assert "[redacted:email]" in (logs / "customer-api.log").read_text()
-    assert not shared.stack.private_dir.exists(), "mock data and configs went too"
+    assert private.exists() is False, "mock data and configs went too"
 
 
 # Locust patches the standard library when imported, so the load's step
