@@ -5,8 +5,9 @@ The reports tree is meant to be read, copied and attached to tickets, so what
 must not leave the machine lives here instead: the mocks' admin token (which a
 later sweep needs to undo a dead run's mock faults), the mocks' configuration
 files that carry it, and their SQLite stores of customer records. The root is
-``$XDG_RUNTIME_DIR/chaos-harness`` (a per-user tmpfs, gone at log-out), or
-``<temp>/chaos-harness-<uid>`` without one; every folder is mode 0700 and
+``$XDG_RUNTIME_DIR/resilience-harness/private`` (a per-user tmpfs, gone at
+log-out), or ``<temp>/resilience-harness-<uid>/private`` without one, beside
+the folder of runs in progress; every folder is mode 0700 and
 every secret file 0600. A folder is keyed by the name and full path of the
 run or estate folder it belongs to, so the same folder always finds it.
 """
@@ -25,6 +26,8 @@ from harness.errors import HarnessError
 log = logging.getLogger(__name__)
 
 SECRETS_FILE = "secrets.json"
+# The same product folder as the registry of runs in progress.
+PRODUCT = "resilience-harness"
 
 
 class PrivateStateError(HarnessError):
@@ -35,10 +38,10 @@ def private_root() -> Path:
     """The per-user root of private folders, created mode 0700 when missing."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
-        root = Path(runtime) / "chaos-harness"
+        product = Path(runtime) / PRODUCT
     else:
-        root = Path(tempfile.gettempdir()) / f"chaos-harness-{os.getuid()}"
-    return _owned_folder(root)
+        product = Path(tempfile.gettempdir()) / f"{PRODUCT}-{os.getuid()}"
+    return _owned_folder(_owned_folder(product) / "private")
 
 
 def private_dir(folder: Path, part: str = "") -> Path:

@@ -30,7 +30,7 @@ def test_private_folders_live_under_the_runtime_dir_readable_by_the_owner_only(
 ):
     folder = private_dir(tmp_path / "reports" / "run-1", "estate")
 
-    assert folder.is_relative_to(runtime_dir / "chaos-harness")
+    assert folder.is_relative_to(runtime_dir / "resilience-harness" / "private")
     assert not folder.is_relative_to(tmp_path / "reports")
     assert folder.parent.name.startswith("run-1-")
     assert mode(folder) == mode(folder.parent) == mode(private_root()) == 0o700
@@ -64,7 +64,7 @@ def test_without_a_runtime_dir_the_root_is_a_per_user_temp_folder(
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
 
-    assert private_root() == tmp_path / f"chaos-harness-{os.getuid()}"
+    assert private_root() == tmp_path / f"resilience-harness-{os.getuid()}" / "private"
     assert mode(private_root()) == 0o700
 
 
