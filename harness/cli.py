@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     args.progress_display = _progress_display(args)
-    _configure_logging(args.verbosity, args.progress_display)
+    # Runs add their secrets to it, so the log learns them as they appear.
+    args.redactor = _configure_logging(args.verbosity, args.progress_display)
     try:
         return args.handler(args)
     except ConfigError as exc:
@@ -560,6 +561,7 @@ def _run_options(args):
         without_alerts=tuple(args.without_alert),
         disabled_runbooks=tuple(args.disable_runbook),
         journal_listeners=(args.progress_display,) if args.progress_display else (),
+        redactor=getattr(args, "redactor", None),
     )
 
 
@@ -582,11 +584,17 @@ def _print_verdicts(args, results: list, code: int, **extra) -> None:
     from harness.report.verdicts import document, table
 
     if _json_output(args):
-        print(document(results, code, **extra))
+        print(_redacted(args, document(results, code, **extra)))
         return
     if not _quiet(args):
         print()
-    print(table(results))
+    print(_redacted(args, table(results)))
+
+
+def _redacted(args, text: str) -> str:
+    """text without the secrets and personal data the runs' redactor knows."""
+    redactor = getattr(args, "redactor", None)
+    return redactor.text(text) if redactor else text
 
 
 def _run_on_one_estate(args, paths: list[Path], options) -> list:
@@ -640,11 +648,13 @@ def _print_result(args, result) -> None:
     output speaks, and failures of quiet runs go to stderr."""
     if _json_output(args):
         return
+    # The reason can quote an error's text, and stdout is often kept as a log.
+    explained = _redacted(args, result.verdict.explain())
     if _quiet(args):
         if result.verdict.status.exit_code:
-            print(f"{result.experiment}: {result.verdict.explain()}", file=sys.stderr)
+            print(f"{result.experiment}: {explained}", file=sys.stderr)
         return
-    print(result.verdict.explain())
+    print(explained)
     if "fault_injected_s" not in result.verdict.measurements:
         _print_report_paths(result)
         return
@@ -736,9 +746,11 @@ def _cmd_proxy_serve(args) -> int:
     return 0
 
 
-def _configure_logging(level: int, display=None) -> None:
-    """Log lines on stderr; on a terminal with a status line, written above it."""
+def _configure_logging(level: int, display=None):
+    """Log lines on stderr, through a filter that redacts secrets and personal
+    data; on a terminal with a status line, written above it."""
     from harness.report.progress import ProgressLogHandler
+    from harness.report.redact import Redactor, install_log_filter
 
     if display is not None and display.tty:
         handler = ProgressLogHandler(display)
@@ -752,6 +764,9 @@ def _configure_logging(level: int, display=None) -> None:
     )
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    redactor = Redactor()
+    install_log_filter(redactor)
+    return redactor
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from harness.report.history import (
     git_commit,
     read_history,
 )
+from harness.report.redact import estate_redactor, write_report_file
 from harness.report.resilience_score import resilience_score
 from harness.report.scoreboard import not_run, outcome_of
 from harness.report.trends_page import score_chart, write_trends
@@ -76,7 +77,9 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = GamedaySummary(folder / "summary.md")
-    published = _Publisher(summary, stamp, tag, experiments, options.reports_dir)
+    published = _Publisher(
+        summary, stamp, tag, experiments, options.reports_dir, estate_redactor(estate)
+    )
     # One estate for the whole game day; each experiment borrows it clean.
     with SharedEstate(estate, folder / "estate") as shared:
         for path in experiments:
@@ -95,8 +98,10 @@ class _Publisher:
     """Writes the game day's pages and history; a page that fails to render
     is logged and never costs the game day its verdict or its other pages."""
 
-    def __init__(self, summary, stamp, tag, planned, reports_dir):
+    def __init__(self, summary, stamp, tag, planned, reports_dir, redactor=None):
         self.summary = summary
+        # A verdict's reason can quote an error's text.
+        self.redactor = redactor
         self.stamp = stamp
         self.tag = tag
         self.planned = planned
@@ -105,7 +110,7 @@ class _Publisher:
     def summary_markdown(self, view: GamedayView | None = None) -> None:
         try:
             text = render_gameday_markdown(view or self._view())
-            self.summary.path.write_text(text, encoding="utf-8")
+            write_report_file(self.summary.path, text, self.redactor)
         except Exception:
             log.warning(
                 "game day summary not written: %s", self.summary.path, exc_info=True
@@ -124,7 +129,7 @@ class _Publisher:
             )
         page = self.summary.path.parent / "index.html"
         try:
-            page.write_text(render_gameday_page(view), encoding="utf-8")
+            write_report_file(page, render_gameday_page(view), self.redactor)
         except Exception:
             log.warning("game day page not written: %s", page, exc_info=True)
             return

@@ -17,6 +17,7 @@ from harness.observe.webhook import WebhookSink
 from harness.remediate.actions import ActionExecutor
 from harness.remediate.controller import RemediationController
 from harness.report.journal import Journal
+from harness.report.redact import estate_redactor, redact_tree
 from harness.stack.local import LocalStack
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ def serve_estate(
         journal.close()
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+        elif stack is not None:
+            # A kept folder is a report like any run's: no secret stays in it.
+            redact_tree(run_dir, estate_redactor(estate, stack.admin_token))
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return return_code

@@ -11,6 +11,7 @@ from harness import up
 class _FakeStack:
     def __init__(self, estate, run_dir, webhook_url, pager_url=None):
         self.processes = []
+        self.admin_token = "Zq9-admin-token"
 
     def start(self):
         return SimpleNamespace(

@@ -25,6 +25,7 @@ from harness.errors import StackError
 from harness.observe.pager import PagerEvent, PagerStub
 from harness.observe.webhook import AlertEvent, WebhookSink
 from harness.proxy.client import ToxiproxyClient
+from harness.report.redact import estate_redactor, redact_tree
 from harness.stack.local import Endpoints, LocalStack, Monitoring
 from harness.stack.mock_admin import MockAdminClient
 from harness.stack.proxy_choice import ProxyChoice
@@ -351,11 +352,20 @@ class SharedEstate:
             ("stack", self.stack.stop),
             ("webhook sink", self.sink.stop),
             ("pager stub", self.pager.stop),
+            ("log redaction", self._redact_logs),
         ):
             try:
                 stop()
             except Exception:
                 log.warning("could not stop the %s", name, exc_info=True)
+
+    def _redact_logs(self) -> None:
+        """Once the mocks, the proxy and the prober have stopped, their logs
+        lose every secret and personal detail."""
+        redactor = estate_redactor(self.estate, self.stack.admin_token)
+        logs = self.work_dir / "logs"
+        if logs.is_dir():
+            redact_tree(logs, redactor)
 
 
 def _settings(described: dict) -> dict:

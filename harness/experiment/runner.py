@@ -57,10 +57,22 @@ from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
 from harness.observe.pager import PagerEvent, journal_entry
 from harness.observe.prometheus import PrometheusAPI
 from harness.observe.rules import alert_rules
+from harness.private_state import (
+    SECRETS_FILE,
+    private_dir,
+    remove_private_dir,
+    write_secrets,
+)
 from harness.rca import analyse_run, fault_windows, scored
 from harness.remediate.factory import build_remediation
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, JournalListener
+from harness.report.redact import (
+    Redactor,
+    estate_redactor,
+    redact_tree,
+    write_report_json,
+)
 from harness.report.summary import write_summary
 from harness.stack.local import Endpoints
 
@@ -83,6 +95,9 @@ class RunOptions:
     disabled_runbooks: tuple[str, ...] = ()
     # Told of every journal event and sample, such as the live progress display.
     journal_listeners: tuple[JournalListener, ...] = ()
+    # Shared with the front door's log filter, so the logs learn the run's
+    # secrets too; each run makes its own when there is none.
+    redactor: Redactor | None = None
 
 
 @dataclass
@@ -166,8 +181,14 @@ class ExperimentRun:
         self.shared = shared
         self.run_id = new_run_id(experiment.name)
         self.run_dir = options.reports_dir / self.run_id
+        self.redactor = options.redactor or Redactor()
+        for value, kind in estate_redactor(estate).secrets().items():
+            self.redactor.add_secret(value, kind)
         self.journal = Journal(
-            self.run_dir, self.run_id, listeners=options.journal_listeners
+            self.run_dir,
+            self.run_id,
+            listeners=options.journal_listeners,
+            redactor=self.redactor,
         )
         self.rules = alert_rules(estate)
         self.deadlines = self._deadlines()
@@ -375,7 +396,8 @@ class ExperimentRun:
         self._parts["estate"] = lent
         self._parts["endpoints"] = lent.endpoints
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "endpoints.json").write_text(lent.endpoints.as_json())
+        self.redactor.add_secret(lent.endpoints.admin_token, "admin_token")
+        self._write_endpoints(lent.endpoints)
         self.journal.record(
             "stack_up",
             proxy=lent.endpoints.proxy_kind,
@@ -386,6 +408,18 @@ class ExperimentRun:
         )
         self._build_controls(lent)
         return lent.endpoints
+
+    def _write_endpoints(self, endpoints: Endpoints) -> None:
+        """endpoints.json names where the admin token is kept, never the token:
+        a sweep reads it from there to undo this run's mock faults."""
+        secrets_path = write_secrets(
+            private_dir(self.run_dir) / SECRETS_FILE,
+            {"admin_token": endpoints.admin_token},
+        )
+        public = json.loads(endpoints.as_json())
+        del public["admin_token"]
+        public["admin_token_file"] = str(secrets_path)
+        write_report_json(self.run_dir / "endpoints.json", public, self.redactor)
 
     def _build_controls(self, lent: ExperimentEstate) -> None:
         """The fault injector and the remediation controller of this experiment."""
@@ -766,6 +800,7 @@ class ExperimentRun:
             result, self.journal, self.experiment, load_result, self._parts.get("rca")
         )
         self._write_html()
+        self._redact_run_folder()
         return result
 
     def _write_html(self) -> None:
@@ -775,6 +810,19 @@ class ExperimentRun:
             write_report_html(self.run_dir, journal)
         except Exception:
             log.warning("report.html not written", exc_info=True)
+
+    def _redact_run_folder(self) -> None:
+        """Every file of the run folder loses secrets and personal data, now
+        that every process writing there (Locust, monitoring, an own estate's
+        mocks) has stopped; the admin token's private file goes too, unless a
+        fault is still live and a later sweep needs it."""
+        try:
+            redact_tree(self.run_dir, self.redactor)
+        except Exception:
+            log.warning("the run folder could not be redacted", exc_info=True)
+        injector = self._parts.get("injector")
+        if injector is None or not injector.ledger.live():
+            remove_private_dir(self.run_dir)
 
 
 def _with_fault_window(load_result, journal: Journal):

@@ -23,6 +23,7 @@ import yaml
 from harness.config import Estate
 from harness.errors import ConfigError
 from harness.load.settings import JOURNEY_TARGETS
+from harness.report.redact import write_report_file
 
 KINDS = ("outage", "latency")
 
@@ -214,7 +215,8 @@ def table(results: list[EdgeResult]) -> str:
 def write_report(folder: Path, settings: SweepSettings, results: list[EdgeResult]):
     """sweep.json and sweep.md in the sweep's folder; returns the .md path."""
     spof = single_points_of_failure(results)
-    (folder / "sweep.json").write_text(
+    write_report_file(
+        folder / "sweep.json",
         json.dumps(
             {
                 "settings": vars(settings) | {"kinds": list(settings.kinds)},
@@ -223,7 +225,7 @@ def write_report(folder: Path, settings: SweepSettings, results: list[EdgeResult
             },
             indent=2,
             default=list,
-        )
+        ),
     )
     lines = [
         "# Dependency sweep",
@@ -243,9 +245,7 @@ def write_report(folder: Path, settings: SweepSettings, results: list[EdgeResult
     lines += [f"- {edge}: {', '.join(slos)}" for edge, slos in spof] or [
         "- none: no edge broke an SLO"
     ]
-    path = folder / "sweep.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_report_file(folder / "sweep.md", "\n".join(lines) + "\n")
 
 
 def new_sweep_folder(reports_dir: Path) -> Path:

@@ -60,6 +60,7 @@ from harness.load.settings import (
     LATENCY_SUFFIX,
     LoadSettings,
 )
+from harness.report.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,9 @@ class StepClient:
         self.targets = {name: url.rstrip("/") for name, url in targets.items()}
         self.timeout_s = timeout_s
         self.accepted = accepted or AcceptedRecords(None)
+        # Locust keeps each failure's text in its CSVs and log: no answer's
+        # personal details may reach them.
+        self._redactor = Redactor()
 
     def call(
         self,
@@ -204,7 +208,7 @@ class StepClient:
                 failure = _field_mismatch(answer, expect_fields or {})
             if failure is None:
                 return answer
-            response.failure(failure)
+            response.failure(StepFailed(self._redactor.text(str(failure))))
             return None
 
     def _note_created(self, response: Any, creates: Created | None) -> None:

@@ -310,6 +310,8 @@ class AlertmanagerProcess:
         """Write and check the config, start Alertmanager, wait for /-/ready."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self._config_text)
+        # It holds the pagers' keys until the run folder is redacted at the end.
+        self.config_file.chmod(0o600)
         check_alertmanager_config(self.binaries, self.config_file)
         start_until_ready(self.process, f"{self.url}/-/ready", timeout_s)
         return self

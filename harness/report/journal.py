@@ -5,6 +5,10 @@ a monotonic clock, so a clock step cannot reorder them). Each event is also
 appended to journal.jsonl as it happens, so a run that dies mid-way still
 leaves its timeline on disk, and handed to the journal's listeners (such as
 the live progress display), which can never break the journal.
+
+Every event's fields, and the whole dict written to journal.json, pass
+through the run's Redactor (harness/report/redact.py) first: what the
+journal holds, and so every report rendered from it, is safe to share.
 """
 
 import json
@@ -16,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+from harness.report.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +56,12 @@ class Journal:
         run_id: str,
         clock=time.monotonic,
         listeners: tuple[JournalListener, ...] = (),
+        redactor: Redactor | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.run_id = run_id
+        # Secrets learnt later (the estate's admin token) are added to it.
+        self.redactor = redactor or Redactor()
         self._clock = clock
         self._t0 = clock()
         self._lock = threading.Lock()
@@ -70,14 +79,16 @@ class Journal:
             kind=kind,
             t_s=self.now_s() if at_s is None else round(at_s, 3),
             wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            fields=fields,
+            fields=self.redactor.value(fields),
         )
         with self._lock:
             self._events.append(event)
             if not self._stream.closed:
-                self._stream.write(json.dumps(asdict(event), default=str) + "\n")
+                # Text too: a field that is an object is only a string once dumped.
+                line = self.redactor.text(json.dumps(asdict(event), default=str))
+                self._stream.write(line + "\n")
                 self._stream.flush()
-        log.info("event %s at %.3f s %s", kind, event.t_s, fields)
+        log.info("event %s at %.3f s %s", kind, event.t_s, event.fields)
         self._tell("on_event", event)
         return event
 
@@ -126,13 +137,15 @@ class Journal:
         return None
 
     def to_dict(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """The journal as journal.json holds it, secrets and personal data redacted."""
         with self._lock:
             series = {name: list(points) for name, points in self.series.items()}
         return {
             "schema_version": JOURNAL_SCHEMA_VERSION,
             "run_id": self.run_id,
-            **extra,
-            "events": [asdict(e) for e in self.events()],
+            **self.redactor.value(extra),
+            # Redacted again: a secret learnt after an event was recorded.
+            "events": self.redactor.value([asdict(e) for e in self.events()]),
             "series": series,
         }
 
@@ -140,7 +153,7 @@ class Journal:
         path = self.run_dir / "journal.json"
         data = finite(self.to_dict(extra))
         text = json.dumps(data, indent=2, default=str, allow_nan=False)
-        path.write_text(text)
+        path.write_text(self.redactor.text(text))
         return path
 
     def close(self) -> None:

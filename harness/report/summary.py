@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from harness.report.journal import Journal
+from harness.report.redact import write_report_file
 
 # Events that make the timeline; repeats of a notification are left out.
 TIMELINE_KINDS = (
@@ -41,8 +42,8 @@ def write_summary(
     result, journal: Journal, experiment=None, load_result=None, rca=None
 ) -> Path:
     path = Path(result.report_dir) / "summary.md"
-    path.write_text(render_summary(result, journal, experiment, load_result, rca))
-    return path
+    text = render_summary(result, journal, experiment, load_result, rca)
+    return write_report_file(path, text, journal.redactor)
 
 
 def render_summary(result, journal: Journal, experiment, load_result, rca=None) -> str:

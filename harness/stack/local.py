@@ -23,6 +23,7 @@ from harness.errors import ProxyAPIError, StackError
 from harness.observe.alertmanager import AlertmanagerProcess
 from harness.observe.binaries import find_binaries
 from harness.observe.prometheus import PrometheusAPI, PrometheusProcess
+from harness.private_state import private_dir, remove_private_dir
 from harness.proxy.client import ToxiproxyClient
 from harness.slo.variant import experiment
 from harness.stack.ports import LOOPBACK, free_ports
@@ -146,6 +147,7 @@ class LocalStack:
         self.proxy_choice = proxy_choice or choose_proxy()
         self.state = StackState.NEW
         self.admin_token = secrets.token_urlsafe(24)
+        self._private_dir: Path | None = None
         self.processes: list[ManagedProcess] = []
         self.created_routes: list[str] = []
         self.proxy: ToxiproxyClient | None = None
@@ -165,6 +167,13 @@ class LocalStack:
         # mocks started again while the estate runs are spawned from this one
         # thread, which lives until stop(), never from a short-lived caller's.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="stack-spawner")
+
+    @property
+    def private_dir(self) -> Path:
+        """Where mock configs and data live: private, outside the reports tree."""
+        if self._private_dir is None:
+            self._private_dir = private_dir(self.run_dir, "estate")
+        return self._private_dir
 
     def start(self) -> Endpoints:
         """Start the whole estate: the lasting part, then its monitoring."""
@@ -344,7 +353,9 @@ class LocalStack:
             "service": name,
             "host": LOOPBACK,
             "port": port,
-            "data_dir": str(self.run_dir / "data"),
+            # Customer records and the admin token stay out of the reports
+            # tree: see harness/private_state.py.
+            "data_dir": str(self.private_dir / "data"),
             "log_dir": str(self.run_dir / "logs"),
             "admin_token": self.admin_token,
             "latency_buckets_s": self.estate.latency_buckets_s(),
@@ -357,8 +368,8 @@ class LocalStack:
         }
 
     def _start_mocks(self, mock_ports: dict[str, int], routes: dict[str, str]) -> None:
-        config_dir = self.run_dir / "mock-config"
-        config_dir.mkdir(parents=True, exist_ok=True)
+        config_dir = self.private_dir / "mock-config"
+        config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.mock_ports.update(mock_ports)
         self._route_listens.update(routes)
         started = []
@@ -409,7 +420,7 @@ class LocalStack:
         self._check_can_scale(name)
         port = free_ports(1)[0]
         config = self._mock_config(name, port, self._route_listens)
-        path = self.run_dir / "mock-config" / f"{name}-2.json"
+        path = self.private_dir / "mock-config" / f"{name}-2.json"
         path.write_text(json.dumps(config, indent=2))
         argv = [sys.executable, "-m", "mocks", "serve", "--config", str(path)]
         process = self._spawner.submit(self._spawn, f"{name}-2", argv).result()
@@ -577,6 +588,9 @@ class LocalStack:
         stop_all(self.processes)
         self._spawner.shutdown(wait=False)
         self.state = StackState.STOPPED
+        # The mocks' records and configs (with the admin token) go with them.
+        if self._private_dir is not None:
+            remove_private_dir(self.run_dir, "estate")
 
     def _delete_routes(self) -> None:
         for name in self.created_routes:

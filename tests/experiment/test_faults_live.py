@@ -27,6 +27,7 @@ from harness.experiment.verdict import Status
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
 from harness.report.journal import Journal
+from harness.report.redact import find_planted
 from harness.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,6 +179,9 @@ def test_a_run_killed_mid_fault_is_swept_by_the_next(tmp_path):
         assert [t["name"] for t in client.toxics(ROUTE)] == [
             "harness-slow-customer-for-claims"
         ], "the killed run left its toxic"
+        endpoints = json.loads((report_dir / "endpoints.json").read_text())
+        token_file = Path(endpoints["admin_token_file"])
+        token = json.loads(token_file.read_text())["admin_token"]
 
         undone = sweep_stale(tmp_path)
 
@@ -191,6 +195,8 @@ def test_a_run_killed_mid_fault_is_swept_by_the_next(tmp_path):
         assert {"load", "claims-api", "prometheus"} <= set(names)
         assert [p["name"] for p in ledger["processes"] if is_alive(p)] == []
         assert sweep_stale(tmp_path) == [], "a swept ledger is not swept again"
+        assert not token_file.parent.exists(), "the swept run's private files go"
+        assert find_planted(tmp_path, [token]) == {}, "and was never in its folder"
 
 
 def test_a_fault_whose_effect_never_shows_ends_the_run_as_an_error(

@@ -15,8 +15,10 @@ import pytest
 from harness.experiment.fault_schema import FaultSpec
 from harness.experiment.faults import FaultLedger, sweep_stale
 from harness.experiment.faults.ledger import identity, is_alive, start_time
+from harness.private_state import write_secrets
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
+from harness.report.redact import find_planted
 
 ROUTE = "claims-api_to_customer-api"
 TOKEN = "secret-admin-token"
@@ -113,6 +115,54 @@ def test_a_dead_run_toxic_outage_and_mock_fault_are_undone(tmp_path, proxy, admi
     assert [e["state"] for e in doc["faults"]] == ["swept"] * 3
     assert TOKEN not in ledger.path.read_text(), "the token stays in endpoints.json"
     assert sweep_stale(tmp_path) == []
+
+
+def private_run(run_dir: Path, private: Path) -> FaultLedger:
+    """A dead run as the runner leaves it: the token only in a private file."""
+    ledger = dead_run(run_dir)
+    token_file = write_secrets(private / "secrets.json", {"admin_token": TOKEN})
+    endpoints = {"admin_token_file": str(token_file), "pids": {}}
+    (run_dir / "endpoints.json").write_text(json.dumps(endpoints))
+    return ledger
+
+
+def test_the_sweep_reads_the_token_from_the_private_file_and_then_forgets_it(
+    tmp_path, admin
+):
+    admin_url, calls = admin
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    ledger = private_run(tmp_path / "reports" / "run-1", private)
+    ledger.open(
+        spec("errors", "error", service="claims-api"),
+        {"admin_url": admin_url, "fault_id": "fault-7"},
+    )
+
+    undone = sweep_stale(tmp_path / "reports")
+
+    assert calls == [("DELETE", "/admin/faults/fault-7", f"Bearer {TOKEN}")]
+    assert [(u["fault"], u["result"]) for u in undone] == [("errors", "undone")]
+    assert find_planted(tmp_path / "reports", [TOKEN]) == {}
+    assert not (private / "secrets.json").exists(), "no use for it once swept"
+
+
+def test_a_token_file_others_can_read_is_refused_and_the_fault_stays(tmp_path, admin):
+    admin_url, calls = admin
+    private = tmp_path / "private"
+    private.mkdir()
+    ledger = private_run(tmp_path / "reports" / "run-1", private)
+    (private / "secrets.json").chmod(0o644)
+    ledger.open(
+        spec("errors", "error", service="claims-api"),
+        {"admin_url": admin_url, "fault_id": "fault-7"},
+    )
+
+    undone = sweep_stale(tmp_path / "reports")
+
+    assert calls == []
+    assert undone[0]["result"] == "unreachable"
+    assert "no admin token" in undone[0]["error"]
+    assert (private / "secrets.json").exists(), "kept for a sweep that can use it"
 
 
 def test_a_ledger_whose_owner_runs_is_left_alone(tmp_path, proxy):

@@ -81,3 +81,25 @@ def test_a_listener_that_raises_is_detached_and_the_journal_goes_on(tmp_path, ca
     assert len(recorder.seen) == 3, "a later listener still hears everything"
     assert Broken.calls == 1, "a failing listener is called no more"
     assert "journal listener" in caplog.text and "display gone" in caplog.text
+
+
+def test_events_and_the_written_journal_are_redacted(tmp_path):
+    from harness.report.redact import Redactor
+
+    redactor = Redactor()
+    journal = Journal(tmp_path, "run-1", redactor=redactor)
+    journal.record("x", answer={"name": "Zelda Q", "email": "zq@planted.example"})
+    journal.record("y", reason="token Zq9-later-learnt-token")
+    redactor.add_secret("Zq9-later-learnt-token", "admin_token")
+
+    journal.write({"verdict": {"reason": "Zq9-later-learnt-token failed"}})
+    journal.close()
+
+    assert journal.events("x")[0].fields["answer"] == {
+        "name": "[redacted:name]",
+        "email": "[redacted:email]",
+    }
+    written = (tmp_path / "journal.json").read_text()
+    assert "Zq9-later-learnt-token" not in written
+    assert "zq@planted.example" not in (tmp_path / "journal.jsonl").read_text()
+    assert written.count("[redacted:admin_token]") == 2

@@ -3,7 +3,8 @@
 A ledger is written before each fault is applied and says, without anything
 held in memory, how to undo it: the proxy API and route with the toxic's name
 or the route's enabled flag, the mock's admin URL and fault id (the admin
-token stays in the run folder's endpoints.json), and the processes the run
+token is kept outside the reports tree, in a private file that the run
+folder's endpoints.json names; see harness/private_state.py), and the processes the run
 started, each with its /proc start time so that a PID the system has since
 handed to another program is never signalled.
 """
@@ -17,7 +18,13 @@ import time
 from pathlib import Path
 
 from harness.errors import APICallError
+from harness.private_state import (
+    PrivateStateError,
+    read_secrets,
+    remove_private_dir,
+)
 from harness.proxy.client import ToxiproxyClient
+from harness.report.redact import Redactor, redact_tree
 from harness.stack.mock_admin import MockAdminClient
 
 log = logging.getLogger(__name__)
@@ -178,15 +185,45 @@ def _sweep(path: Path, doc: dict) -> list[dict]:
     done += _delete_routes(path, doc.get("routes"))
     if all(entry["state"] in DONE_STATES for entry in doc["faults"]):
         doc["swept_at"] = time.time()
+        # The dead run never redacted its folder; its processes are gone now.
+        redact_tree(path.parent, Redactor([(token, "admin_token")]))
+        _forget_admin_token(path.parent)
     _write(path, doc)
     return done
 
 
 def _admin_token(run_dir: Path) -> str | None:
+    """The dead run's admin token, from the private file its endpoints.json names.
+
+    A sweep cannot undo a mock fault whose token file is gone, unreadable or
+    readable by others, as when it runs with another XDG_RUNTIME_DIR than the
+    dead run did.
+    """
     try:
-        return json.loads((run_dir / "endpoints.json").read_text())["admin_token"]
-    except (OSError, ValueError, KeyError):
+        endpoints = json.loads((run_dir / "endpoints.json").read_text())
+    except (OSError, ValueError):
         return None
+    token_file = endpoints.get("admin_token_file")
+    if token_file is None:
+        # A run folder written before the token moved out of the reports tree.
+        return endpoints.get("admin_token")
+    try:
+        return read_secrets(Path(token_file))["admin_token"]
+    except (OSError, ValueError, KeyError, PrivateStateError) as exc:
+        log.warning("no admin token for the sweep of %s: %s", run_dir, exc)
+        return None
+
+
+def _forget_admin_token(run_dir: Path) -> None:
+    """Once a ledger is swept, its run's private files have no use left: the
+    token file, and the dead estate's mock data and configs beside it."""
+    try:
+        endpoints = json.loads((run_dir / "endpoints.json").read_text())
+    except (OSError, ValueError):
+        return
+    if endpoints.get("admin_token_file"):
+        Path(endpoints["admin_token_file"]).unlink(missing_ok=True)
+        remove_private_dir(run_dir)
 
 
 def _undo_fault(entry: dict, token: str | None) -> dict:
