@@ -10,6 +10,7 @@ It reads only the journal dict, so `json.loads` of an old journal renders too.
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +174,10 @@ def _timeline(journal: dict) -> list[str]:
     if not events:
         return ["Nothing happened after the start: no fault was injected."]
     lines = ["| t (s) | wall (UTC) | what happened |", "| --- | --- | --- |"]
+    start = _wall_at_zero(journal)
     for event in events:
         lines.append(
-            f"| {event.get('t_s', 0):.2f} | {_cell(event.get('wall', ''))} | "
+            f"| {event.get('t_s', 0):.2f} | {_wall(start, event)} | "
             f"{_cell(_describe(event))} |"
         )
     if _events(journal, "fault_injected"):
@@ -531,9 +533,10 @@ def _held_text(check: dict, measurements: dict) -> str:
             f"{alert} was notified {seconds:.1f} s after the fault, within its "
             f"{deadline:.1f} s deadline."
         )
-    return (
+    text = (
         f"{check['expectation']}: {check['observed']} (predicted {check['predicted']})."
     )
+    return text[:1].upper() + text[1:]
 
 
 def _halted_text(event: dict) -> str:
@@ -560,11 +563,31 @@ def _achieved_ratio(load: dict | None) -> float | None:
     return achieved / offered
 
 
+# Fields of fault_injected that are not the fault's own attributes.
+_NOT_ATTRIBUTES = (
+    "fault",
+    "kind",
+    "target",
+    "route",
+    "service",
+    "effect_query",
+    "effect_seen_after_s",
+    "attributes",
+)
+
+
 def _fault_text(event: dict) -> str:
     fields = event.get("fields") or {}
     where = fields.get("route") or fields.get("target") or fields.get("service")
-    attributes = fields.get("attributes") or {}
-    shown = ", ".join(f"{k} {v}" for k, v in attributes.items())
+    attributes = {
+        **(fields.get("attributes") or {}),
+        **{k: v for k, v in fields.items() if k not in _NOT_ATTRIBUTES},
+    }
+    shown = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in attributes.items()
+        if v not in (None, "", 0)
+    )
     return (
         f"{fields.get('fault')} ({fields.get('kind')}"
         f"{', ' + shown if shown else ''}) on {where} at t={event.get('t_s', 0):.1f} s"
@@ -598,6 +621,28 @@ def _describe(event: dict) -> str:
     if kind == "interrupted":
         return f"Interrupted by {fields.get('by') or fields.get('signal')}"
     return str(kind)
+
+
+def _wall_at_zero(journal: dict) -> datetime | None:
+    """The wall-clock time of t_s 0, from the run's first event."""
+    events = _all_events(journal)
+    if not events or not events[0].get("wall"):
+        return None
+    try:
+        first = datetime.fromisoformat(events[0]["wall"])
+    except ValueError:
+        return None
+    return first - timedelta(seconds=events[0].get("t_s", 0))
+
+
+def _wall(start: datetime | None, event: dict) -> str:
+    """When the event happened. Lifecycle stages are recorded once the run has
+    ended, at the t_s they were reached, so their own wall is when they were
+    written: the time is the first event's wall plus the difference in t_s."""
+    if start is None:
+        return _cell(event.get("wall", ""))
+    at = start + timedelta(seconds=event.get("t_s", 0))
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _rca_judgement(correct: bool | None) -> str:
