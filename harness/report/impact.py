@@ -49,6 +49,9 @@ def budget_entry(
     from_s, to_s = window
     wall_s = max(0.0, to_s - from_s)
     fraction = None
+    # The run's error ratio is taken to last wall_s * compression_factor of
+    # production time; a real budget period is a rolling window with traffic
+    # of its own, which this ignores.
     if consumed is not None:
         fraction = consumed * wall_s * compression_factor / period_s
     return {

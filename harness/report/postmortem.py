@@ -469,7 +469,9 @@ def _run_items(journal: dict, items: list[ActionItem]) -> list[ActionItem]:
     ]
 
 
-# The expectation of the verdict each kind of item speaks for.
+# The expectation of the verdict each kind of item speaks for. These repeat
+# the verdict's wording, so a change of it there turns a specific item into
+# the generic "expectation did not hold" one.
 _COVERED = {
     "detected_late": "alert {} fires",
     "alert_never_fired": "alert {} fires",
