@@ -590,3 +590,71 @@ def test_the_timeline_times_each_stage_when_it_was_reached():
     text = section(render_postmortem(journal), "Timeline")
 
     assert "| 29.50 | 2026-12-05T04:00:29.500+00:00 | Detected:" in text
+
+
+def test_measure_budget_asks_prometheus_for_the_sli_counts_over_the_run():
+    import httpx
+
+    from harness.observe.prometheus import PrometheusAPI
+    from harness.report.impact import measure_budget
+
+    asked = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        asked.append(query)
+        bad = 'code=~"5.."' in query or " - (" in query
+        # claims-api burns; payment-api (not watched) has a few errors too;
+        # customer-api is watched and clean; policy-api is neither.
+        value = {"claims-api": 30.0 if bad else 1000.0,
+                 "payment-api": 2.0 if bad else 500.0,
+                 "customer-api": 0.0 if bad else 800.0}  # fmt: skip
+        service = re.search(r'service="([^"]+)"', query).group(1)
+        if service not in value:
+            result = []
+        else:
+            result = [
+                {"metric": {"service": service}, "value": [0, str(value[service])]}
+            ]
+        return httpx.Response(
+            200, json={"status": "success",
+                       "data": {"resultType": "vector", "result": result}}
+        )  # fmt: skip
+
+    estate = load_estate(REPO / "config")
+    api = PrometheusAPI(
+        "http://prometheus.invalid", transport=httpx.MockTransport(answer)
+    )
+
+    entries = measure_budget(api, estate, ["claims-api", "customer-api"], (5.0, 65.2))
+
+    by_slo = {entry["slo"]: entry for entry in entries}
+    assert by_slo["claims-api-availability"]["consumed_ratio"] == pytest.approx(3.0)
+    assert by_slo["claims-api-availability"]["window"] == {"from_s": 5.0, "to_s": 65.2}
+    assert by_slo["customer-api-availability"]["consumed_ratio"] == 0.0
+    assert "payment-api-availability" in by_slo, "bad events outside the watched set"
+    assert not any(entry["service"] == "policy-api" for entry in entries)
+    assert all("[61s]" in query for query in asked)
+    latency = by_slo["claims-api-latency"]
+    assert latency["allowed_bad"] == pytest.approx(0.05 * 1000)
+
+
+def test_a_postmortem_that_fails_costs_no_other_report(tmp_path, monkeypatch, caplog):
+    from harness.experiment import runner
+    from harness.experiment.runner import RunOptions, run_experiment
+
+    def broken(run_dir, journal):
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(runner, "write_postmortem", broken)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Prometheus: the run ends at once
+
+    result = run_experiment(
+        REPO / "experiments" / "claims-customer-latency.yaml",
+        RunOptions(reports_dir=tmp_path / "reports"),
+    )
+
+    assert (result.report_dir / "summary.md").exists()
+    assert (result.report_dir / "journal.json").exists()
+    assert not (result.report_dir / "postmortem.md").exists()
+    assert "postmortem.md not written" in caplog.text
