@@ -517,17 +517,18 @@ def test_a_bad_plan_is_refused_naming_field_and_value(tmp_path, text, message):
     assert message in str(caught.value)
 
 
-def test_the_cli_refuses_a_bad_plan_before_anything_runs(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["run", "gameday"])
+def test_the_cli_refuses_a_bad_plan_before_anything_runs(tmp_path, capsys, command):
     from harness.cli import main
 
     plan = write_plan(tmp_path, PLAN + "pager: x\n")
     experiment = REPO / "experiments" / "claims-customer-latency.yaml"
+    argv = [command, str(experiment), "--plan", str(plan)]
 
-    code = main(["run", str(experiment), "--plan", str(plan), "--reports",
-                 str(tmp_path / "reports")])  # fmt: skip
+    code = main([*argv, "--reports", str(tmp_path / "reports")])
 
     assert code == 2
-    assert "unknown field 'pager'" in capsys.readouterr().err
+    assert "plan.yaml:6: unknown field 'pager'" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
 
 
