@@ -16,7 +16,6 @@ run's traffic. It is the burn-rate arithmetic of BurnWindow.budget_spent, with
 the run as the window.
 """
 
-import logging
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -25,8 +24,6 @@ from harness.config import Estate
 from harness.observe.prometheus import PrometheusAPI
 from harness.slo.rules import bad_events_query, total_events_query
 from harness.slo.spec import Objective
-
-log = logging.getLogger(__name__)
 
 # Counts are Prometheus estimates (increase() extrapolates to the window's
 # edges), so more digits would only suggest a precision they do not have.

@@ -7,7 +7,6 @@ that produced it; the wording is about systems and processes, never people.
 It reads only the journal dict, so `json.loads` of an old journal renders too.
 """
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.gameday_plan import ROLES, UNFILLED
-
-log = logging.getLogger(__name__)
 
 SECTIONS = (
     "Summary",
