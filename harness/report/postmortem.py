@@ -419,10 +419,12 @@ def _load_items(journal: dict) -> Iterable[ActionItem]:
     ratio = _achieved_ratio(load)
     if ratio is None or ratio >= UNDER_OFFERED_RATIO:
         return
-    offered = load.get("offered_per_s") or load.get("offered_journeys_per_s")
-    achieved = load.get("achieved_per_s")
-    if achieved is None:
-        achieved = load.get("achieved_journey_starts_per_s")
+    offered = _first_known(load, "offered_per_s", "offered_journeys_per_s")
+    achieved = _first_known(load, "achieved_per_s", "achieved_journey_starts_per_s")
+    if offered is None or achieved is None:
+        # A closed model offers no rate: its load falls as answers slow,
+        # which is the fault's effect, not the load generator's shortfall.
+        return
     yield ActionItem(
         "load_under_offered",
         f"The load achieved only {ratio:.0%} of its offered rate ({achieved:.2f} of "
@@ -547,6 +549,10 @@ def _halted_text(event: dict) -> str:
         f"{fields.get('threshold')}; check whether the fault's blast radius was "
         "larger than the experiment allowed."
     )
+
+
+def _first_known(load: dict, *keys: str) -> float | None:
+    return next((load[k] for k in keys if load.get(k) is not None), None)
 
 
 def _achieved_ratio(load: dict | None) -> float | None:

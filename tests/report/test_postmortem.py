@@ -659,3 +659,23 @@ def test_a_postmortem_that_fails_costs_no_other_report(tmp_path, monkeypatch, ca
     assert (result.report_dir / "journal.json").exists()
     assert not (result.report_dir / "postmortem.md").exists()
     assert "postmortem.md not written" in caplog.text
+
+
+def test_harness_report_writes_the_postmortem_again_from_the_journal(tmp_path, capsys):
+    from harness.cli import main
+
+    (tmp_path / "journal.json").write_text(json.dumps(failing_journal()))
+
+    assert main(["report", str(tmp_path)]) == 0
+
+    assert f"wrote {tmp_path / 'postmortem.md'}" in capsys.readouterr().out
+    written = (tmp_path / "postmortem.md").read_text()
+    assert written == render_postmortem(failing_journal())
+
+
+def test_a_closed_model_slowing_under_the_fault_is_no_load_action_item():
+    journal = passing_journal()
+    journal["load"] = {"achieved_ratio": 0.4, "offered_per_s": None,
+                       "achieved_per_s": 3.0, "under_offered": True}  # fmt: skip
+
+    assert "load_under_offered" not in items_by_kind(journal)
