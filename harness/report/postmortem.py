@@ -487,7 +487,7 @@ def _covers(item: ActionItem) -> str | None:
     return _COVERED[item.kind].format(item.subject)
 
 
-# Helpers
+# Reading the journal, and wording
 
 
 def _all_events(journal: dict) -> list[dict]:
