@@ -183,7 +183,8 @@ def assert_journal_and_postmortem(report_dir: Path) -> None:
     assert "file_a_claim" in journal["impact"]["journeys_affected"]
     assert journal["roles"]["incident_commander"] is None
     items = (report_dir / "postmortem.md").read_text().split("## Action items")[1]
-    assert f"runbook {RUNBOOK} runs" in items
+    assert f"Runbook {RUNBOOK} did not run as expected" in items
+    assert "disabled for this run on purpose" in items
 
 
 def assert_one_decision_per_alert(report_dir: Path) -> None:

@@ -159,9 +159,9 @@ def _budget(impact: dict) -> list[str]:
     lines += [
         "",
         f"Counted in Prometheus from t={window.get('from_s', 0):.1f} s to "
-        f"t={window.get('to_s', 0):.1f} s; the share of the budget period "
-        "counts each run second as the compression factor's seconds of production "
-        "time (docs/journal.md).",
+        f"t={window.get('to_s', 0):.1f} s. The share of the budget period counts "
+        "each run second as compression_factor seconds of production time "
+        "(config/observability.yaml; formulas in docs/journal.md).",
     ]
     return lines
 
@@ -339,6 +339,24 @@ def _detection_items(journal: dict) -> Iterable[ActionItem]:
 
 
 def _runbook_items(journal: dict) -> Iterable[ActionItem]:
+    failed = {
+        (e.get("fields") or {}).get("runbook")
+        for e in _events(journal, "runbook_failed")
+    }
+    disabled = set(_breakage_field(journal, "runbooks_disabled"))
+    for check in _checks(journal, held=False):
+        runbook = _runbook_of(check["expectation"])
+        if runbook is None or runbook in failed:
+            continue
+        why = (
+            " (it was disabled for this run on purpose)" if runbook in disabled else ""
+        )
+        yield ActionItem(
+            "runbook_not_run",
+            f"Runbook {runbook} did not run as expected: {check['observed']}{why}; "
+            "check what triggers it, its cooldown and its attempt limit.",
+            runbook,
+        )
     for event in _events(journal, "runbook_failed"):
         fields = event.get("fields") or {}
         yield ActionItem(
@@ -475,6 +493,7 @@ _COVERED = {
     "detected_late": "alert {} fires",
     "alert_never_fired": "alert {} fires",
     "runbook_failed": "runbook {} runs",
+    "runbook_not_run": "runbook {} runs",
     "integrity_broken": "invariant {} holds",
     "slo_never_recovered": "SLO {} breaks, then recovers",
 }
@@ -507,6 +526,14 @@ def _alert_of(expectation: str) -> str | None:
     """The alert key of an "alert K fires" expectation."""
     parts = expectation.split(" ")
     if len(parts) == 3 and parts[0] == "alert" and parts[2] == "fires":
+        return parts[1]
+    return None
+
+
+def _runbook_of(expectation: str) -> str | None:
+    """The runbook of a "runbook R runs" expectation."""
+    parts = expectation.split(" ")
+    if len(parts) == 3 and parts[0] == "runbook" and parts[2] == "runs":
         return parts[1]
     return None
 

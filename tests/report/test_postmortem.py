@@ -161,6 +161,11 @@ def failing_journal() -> dict:
             ),
             check("invariant keys_charged_once holds", False),
             check(
+                "runbook policy-bad-deploy-rollback runs",
+                False,
+                observed="it never ran: skipped (disabled)",
+            ),
+            check(
                 "the pager opens the expected incidents",
                 False,
                 predicted="exactly 1 incident(s)",
@@ -183,6 +188,9 @@ def failing_journal() -> dict:
          "examples": ["key k-1 charged twice"]},
     ]  # fmt: skip
     journal["load"]["achieved_journey_starts_per_s"] = 4.96
+    journal["deliberate_breakage"] = {
+        "runbooks_disabled": ["policy-bad-deploy-rollback"]
+    }
     journal["events"] += [
         event("runbook_failed", 31.0, runbook="claims-customer-fallback",
               action_index=1, action="set_fallback", error="503 from claims-api"),
@@ -317,6 +325,8 @@ EXPECTED_ITEMS = {
     "8.00 journeys/s)",
     "rca_missed": "pointed at policy-api (errors, confidence 40%) while the injected "
     "cause was customer-api via claims-api_to_customer-api",
+    "runbook_not_run": "Runbook policy-bad-deploy-rollback did not run as expected: "
+    "it never ran: skipped (disabled) (it was disabled for this run on purpose)",
     "expectation_failed": "Expectation 'the pager opens the expected incidents' did "
     "not hold (predicted exactly 1 incident(s); observed 2 incident(s))",
 }
