@@ -148,6 +148,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_plan_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="game-day plan (YAML) naming the incident roles for the postmortem "
+        "(example: config/gameday-plan.example.yaml)",
+    )
+
+
 def _add_run(commands) -> None:
     run = commands.add_parser(
         "run",
@@ -156,6 +167,7 @@ def _add_run(commands) -> None:
     )
     run.add_argument("paths", type=Path, nargs="+", help="experiment YAML files")
     _add_run_options(run)
+    _add_plan_option(run)
     run.set_defaults(handler=_cmd_run)
 
 
@@ -175,6 +187,7 @@ def _add_gameday(commands) -> None:
         help="run experiments with this tag (default: gameday)",
     )
     _add_run_options(gameday)
+    _add_plan_option(gameday)
     gameday.set_defaults(handler=_cmd_gameday)
 
 
@@ -565,10 +578,21 @@ def _run_options(args):
     )
 
 
+def _with_plan(options, args):
+    """The run options with the game-day plan read, or refused, before any run."""
+    from dataclasses import replace
+
+    from harness.gameday_plan import load_plan
+
+    if args.plan is None:
+        return options
+    return replace(options, plan=load_plan(args.plan))
+
+
 def _cmd_run(args) -> int:
     from harness.experiment.runner import run_experiment
 
-    options = _run_options(args)
+    options = _with_plan(_run_options(args), args)
     if len(args.paths) == 1:
         results = [run_experiment(args.paths[0], options)]
         _print_result(args, results[0])
@@ -684,7 +708,7 @@ def _cmd_gameday(args) -> int:
     from harness.gameday import run_gameday
 
     paths = args.paths or [Path("experiments")]
-    summary = run_gameday(paths, args.tag, _run_options(args))
+    summary = run_gameday(paths, args.tag, _with_plan(_run_options(args), args))
     if _json_output(args):
         _print_verdicts(
             args,

@@ -11,6 +11,7 @@ from harness.experiment.deadlines import invalid_experiments
 from harness.experiment.estate import SharedEstate
 from harness.experiment.runner import REPO_ROOT, RunOptions, RunResult, run_experiment
 from harness.experiment.schema import experiment_files
+from harness.gameday_plan import ROLES, UNFILLED, GamedayPlan
 from harness.report import verdicts
 from harness.report.gameday_page import (
     GamedayView,
@@ -40,6 +41,7 @@ class GamedaySummary:
     interrupted: str = ""  # why the game day stopped early, if it did
     page: Path | None = None  # index.html, once written
     score: float | None = None  # the resilience score, once computed
+    plan: GamedayPlan | None = None  # who holds the incident roles
 
     @property
     def exit_code(self) -> int:
@@ -76,7 +78,7 @@ def run_gameday(paths: list[Path], tag: str, options: RunOptions) -> GamedaySumm
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = options.reports_dir / f"gameday-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
-    summary = GamedaySummary(folder / "summary.md")
+    summary = GamedaySummary(folder / "summary.md", plan=options.plan)
     published = _Publisher(
         summary, stamp, tag, experiments, options.reports_dir, estate_redactor(estate)
     )
@@ -166,7 +168,18 @@ class _Publisher:
             score=resilience_score(outcomes),
             interrupted=self.summary.interrupted,
             git_commit=git_commit,
+            roles=roles_sentence(self.summary.plan),
         )
+
+
+def roles_sentence(plan: GamedayPlan | None) -> str:
+    """Who held each incident role, for the game day's pages."""
+    names = [
+        f"{role.replace('_', ' ')}: {getattr(plan, role) if plan else UNFILLED}"
+        for role in ROLES
+    ]
+    source = f" (game-day plan {plan.path})" if plan else " (no --plan given)"
+    return f"Incident roles: {'; '.join(names)}{source}."
 
 
 def _name_of(path: Path) -> str:

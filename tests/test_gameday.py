@@ -231,3 +231,40 @@ def test_the_gameday_command_prints_the_page_path_last(tmp_path, journaled, caps
     assert page.endswith("index.html") and Path(page).is_file()
     assert "resilience score: 73.5 / 100" in lines
     assert code == 1  # the worst verdict: failed
+
+
+def test_the_plan_reaches_every_run_and_names_the_roles(tmp_path, runs, monkeypatch):
+    from harness.gameday_plan import load_plan
+
+    seen = []
+    fake = gameday.run_experiment
+    monkeypatch.setattr(
+        gameday,
+        "run_experiment",
+        lambda path, options, shared=None: (
+            seen.append(options.plan) or fake(path, options, shared)
+        ),
+    )
+    copy_experiment(tmp_path, "a-first")
+    plan = load_plan(REPO / "config" / "gameday-plan.example.yaml")
+    options = RunOptions(reports_dir=tmp_path / "r", plan=plan)
+
+    summary = gameday.run_gameday([tmp_path], "gameday", options)
+
+    assert seen == [plan]
+    for page in (summary.path, summary.page):
+        text = page.read_text()
+        assert f"incident commander: {plan.incident_commander};" in text
+        assert "game-day plan" in text and "to be filled in" not in text
+
+
+def test_without_a_plan_the_game_day_roles_are_to_be_filled_in(tmp_path, runs):
+    copy_experiment(tmp_path, "a-first")
+
+    summary = gameday.run_gameday(
+        [tmp_path], "gameday", RunOptions(reports_dir=tmp_path / "r")
+    )
+
+    assert "technical lead: to be filled in (no --plan given)" in (
+        summary.path.read_text()
+    )

@@ -29,6 +29,7 @@ from tests.report.html_page import (
     points_in_fault_windows,
     rendered_body,
 )
+from tests.report.test_journal_schema import assert_valid_journal
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "claims-customer-latency.yaml"
@@ -145,6 +146,7 @@ def test_without_its_runbook_the_experiment_fails_naming_the_runbook(tmp_path, s
     assert_one_decision_per_alert(result.report_dir)
     assert_report_html_draws_the_fault(result.report_dir, tmp_path)
     assert_root_cause_named(result.report_dir)
+    assert_journal_and_postmortem(result.report_dir)
 
 
 def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None:
@@ -167,6 +169,22 @@ def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None
         assert body["data-errors"] == "" and body["_console"] == ""
         assert body["data-charts-drawn"] == str(len(data["charts"]))
         assert int(body["data-banner-top"]) < 800
+
+
+def assert_journal_and_postmortem(report_dir: Path) -> None:
+    """The journal matches docs/journal.schema.json, its impact shows the
+    claims budget the fault burned, and the postmortem names what failed."""
+    journal = json.loads((report_dir / "journal.json").read_text())
+    assert_valid_journal(journal)
+    budget = {entry["slo"]: entry for entry in journal["impact"]["budget"]}
+    claims = budget["claims-api-availability"]
+    assert claims["bad"] > 0 and claims["consumed_ratio"] > 0, claims
+    assert 0 < claims["period_fraction"] < claims["consumed_ratio"]
+    assert "file_a_claim" in journal["impact"]["journeys_affected"]
+    assert journal["roles"]["incident_commander"] is None
+    items = (report_dir / "postmortem.md").read_text().split("## Action items")[1]
+    assert f"Runbook {RUNBOOK} did not run as expected" in items
+    assert "disabled for this run on purpose" in items
 
 
 def assert_one_decision_per_alert(report_dir: Path) -> None:

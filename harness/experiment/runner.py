@@ -51,6 +51,7 @@ from harness.experiment.watch import (
     MeasuredSeriesWatcher,
     SLOWatcher,
 )
+from harness.gameday_plan import GamedayPlan, roles_of
 from harness.integrity import StoredRecords, check_all, read_accepted_ids
 from harness.load.runner import LoadRun, LoadSettings
 from harness.load.settings import ACCEPTED_RECORDS_SUFFIX
@@ -66,7 +67,9 @@ from harness.private_state import (
 from harness.rca import analyse_run, fault_windows, scored
 from harness.remediate.factory import build_remediation
 from harness.report.html import write_report_html
+from harness.report.impact import impact_of, measure_budget
 from harness.report.journal import Journal, JournalListener
+from harness.report.postmortem import write_postmortem
 from harness.report.redact import (
     Redactor,
     estate_redactor,
@@ -98,6 +101,7 @@ class RunOptions:
     # Shared with the front door's log filter, so the logs learn the run's
     # secrets too; each run makes its own when there is none.
     redactor: Redactor | None = None
+    plan: GamedayPlan | None = None  # the game day's incident roles
 
 
 @dataclass
@@ -674,6 +678,8 @@ class ExperimentRun:
             ("load", self._stop_load),
             # While the mocks still run, and once no load writes any more.
             ("endpoints", self._check_integrity),
+            # Before this experiment's Prometheus stops with the lease.
+            ("prometheus_api", self._measure_budget),
             ("watchers", lambda ws: [w.stop() for w in ws]),
             # While this experiment's Prometheus still runs (it stops with the lease).
             ("prometheus_api", self._capture_series),
@@ -751,6 +757,22 @@ class ExperimentRun:
         self.journal.record("load_stopped")
         capture_load_series(self.journal, self._parts["load_result"].journeys)
 
+    def _measure_budget(self, api: PrometheusAPI) -> None:
+        """Each watched SLO's error budget spent since the load started."""
+        started = self.journal.first("load_started")
+        if started is None:
+            return
+        # From the load's start: the steady state's bad events count too.
+        window = (started.t_s, self.journal.now_s())
+        try:
+            self._parts["budget"] = measure_budget(
+                api, self.estate, self._watched_services(), window
+            )
+        except Exception as exc:
+            # The impact is a report's, never the verdict's: note it and go on.
+            log.warning("error budget not measured", exc_info=True)
+            self._parts["budget_error"] = f"not measured: {exc}"
+
     def _capture_series(self, api: PrometheusAPI) -> None:
         obs = self.estate.observability
         capture_prometheus_series(
@@ -793,15 +815,37 @@ class ExperimentRun:
                 "integrity": [r.as_dict() for r in self._parts.get("integrity", [])],
                 "config": self.config,
                 "rca": self._parts.get("rca"),
+                "impact": impact_of(
+                    load_result.as_dict() if load_result else None,
+                    self._parts.get("budget"),
+                    self._parts.get("budget_error"),
+                ),
+                "roles": roles_of(self.options.plan),
             }
         )
         self.journal.close()
-        write_summary(
-            result, self.journal, self.experiment, load_result, self._parts.get("rca")
-        )
-        self._write_html()
-        self._redact_run_folder()
+        try:
+            write_summary(
+                result,
+                self.journal,
+                self.experiment,
+                load_result,
+                self._parts.get("rca"),
+            )
+        finally:
+            # Each renders from journal.json alone; one failing costs no other.
+            self._write_html()
+            self._write_postmortem()
+            self._redact_run_folder()
         return result
+
+    def _write_postmortem(self) -> None:
+        """postmortem.md from journal.json; a failure costs the run no other report."""
+        try:
+            journal = json.loads((self.run_dir / "journal.json").read_text())
+            write_postmortem(self.run_dir, journal)
+        except Exception:
+            log.warning("postmortem.md not written", exc_info=True)
 
     def _write_html(self) -> None:
         """report.html from journal.json; a failure costs the run no other report."""

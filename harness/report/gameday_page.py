@@ -20,6 +20,7 @@ class GamedayView:
     git_commit: str | None = None
     trend_chart: str = ""  # inline SVG of the score over past game days
     history_warnings: list[str] = field(default_factory=list)
+    roles: str = ""  # who held the incident roles, as a sentence
 
 
 def render_gameday_page(view: GamedayView) -> str:
@@ -29,6 +30,7 @@ def render_gameday_page(view: GamedayView) -> str:
         f"<p>Commit: {escape(view.git_commit or 'unknown')}. "
         '<a href="summary.md">summary.md</a> · '
         '<a href="../history/index.html">trends over game days</a></p>',
+        *([f"<p>{escape(view.roles)}</p>"] if view.roles else []),
         *_banners(view),
         *_score_section(view.score),
         "<h2>Scoreboard</h2>",
@@ -63,6 +65,8 @@ def render_gameday_markdown(view: GamedayView) -> str:
             report,
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if view.roles:
+        lines += ["", view.roles]
     if view.interrupted:
         lines += ["", f"The game day stopped early: {view.interrupted}."]
     for o in view.outcomes:

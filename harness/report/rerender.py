@@ -1,5 +1,7 @@
 """`harness report RUN_DIR`: the run's rendered reports again, from journal.json.
 
+summary.md, report.html and postmortem.md are written again.
+
 summary.md is rendered from the run's live objects; here they are rebuilt from
 the journal as plain values with the same attributes, so both renderings agree.
 """
@@ -12,6 +14,7 @@ from typing import Any
 from harness.errors import ReportError
 from harness.report.html import write_report_html
 from harness.report.journal import Event
+from harness.report.postmortem import write_postmortem
 from harness.report.summary import render_summary
 
 JOURNAL_FILE = "journal.json"
@@ -56,7 +59,14 @@ def rerender(run_dir: Path) -> list[Path]:
         ) from exc
     summary = run_dir / SUMMARY_FILE
     summary.write_text(text)
-    return [summary, page]
+    try:
+        postmortem = write_postmortem(run_dir, journal)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportError(
+            f"{run_dir / JOURNAL_FILE}: {page.name} and {summary.name} were "
+            f"written, but postmortem.md cannot be rendered from it: {exc!r}"
+        ) from exc
+    return [summary, page, postmortem]
 
 
 def summary_from_journal(journal: dict) -> str:

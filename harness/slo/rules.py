@@ -212,6 +212,18 @@ def _bad_events(objective: Objective, window: str) -> str:
     return _bad_rate(objective, window, "increase")
 
 
+def bad_events_query(objective: Objective, window: str) -> str:
+    """The SLI's bad events over window, counted as the burn-rate rules count them."""
+    return _bad_events(objective, window)
+
+
+def total_events_query(objective: Objective, window: str) -> str:
+    """Every event the SLI counts over window, good and bad."""
+    return _sum_over_requests(
+        objective, _total_metric(objective), window, "", "increase"
+    )
+
+
 def _bad_rate(objective: Objective, window: str, function: str) -> str:
     if objective.sli == AVAILABILITY:
         return _sum_over_requests(

@@ -262,7 +262,11 @@ def test_write_report_html_and_harness_report(tmp_path, capsys):
         .startswith("# claims-customer-latency: FAILED")
     )
     assert write_report_html(tmp_path, journal()) == tmp_path / "report.html"
-    assert rerender(tmp_path) == [tmp_path / "summary.md", tmp_path / "report.html"]
+    assert rerender(tmp_path) == [
+        tmp_path / "summary.md",
+        tmp_path / "report.html",
+        tmp_path / "postmortem.md",
+    ]
 
 
 def test_summary_from_the_journal_is_the_summary_the_run_wrote(tmp_path):
