@@ -699,9 +699,10 @@ def _print_report_paths(result) -> None:
     if result.report_dir is None:
         return
     print(f"report: {result.report_dir / 'summary.md'}")
-    page = result.report_dir / "report.html"
-    if page.exists():
-        print(f"report: {page}")
+    for name in ("report.html", "postmortem.md"):
+        page = result.report_dir / name
+        if page.exists():
+            print(f"report: {page}")
 
 
 def _cmd_gameday(args) -> int:

@@ -290,3 +290,24 @@ def test_sweep_list_in_json_mode_is_one_document(capsys, tmp_path):
         f"{edge}-outage.yaml",
         f"{edge}-latency.yaml",
     ]
+
+
+def test_a_run_prints_the_path_of_each_report_it_wrote(runs, capsys, tmp_path):
+    run_dir = result_of(Path(CONTROL), Status.PASSED, tmp_path).report_dir
+    run_dir.mkdir(parents=True)
+    for name in ("summary.md", "report.html", "postmortem.md"):
+        (run_dir / name).write_text("x")
+
+    assert cli.main(["run", CONTROL, "--progress", "off"]) == 0
+
+    out = capsys.readouterr().out
+    for name in ("summary.md", "report.html", "postmortem.md"):
+        assert f"report: {run_dir / name}" in out
+
+
+def test_a_report_that_was_not_written_is_not_printed(runs, capsys, tmp_path):
+    assert cli.main(["run", CONTROL, "--progress", "off"]) == 0
+
+    out = capsys.readouterr().out
+    assert "summary.md" in out
+    assert "postmortem.md" not in out and "report.html" not in out
