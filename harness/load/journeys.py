@@ -208,7 +208,9 @@ class StepClient:
                 failure = _field_mismatch(answer, expect_fields or {})
             if failure is None:
                 return answer
-            response.failure(StepFailed(self._redactor.text(str(failure))))
+            # Its own class, which says whether it timed out or lost its
+            # connection; only its text is redacted.
+            response.failure(type(failure)(self._redactor.text(str(failure))))
             return None
 
     def _note_created(self, response: Any, creates: Created | None) -> None:
