@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 ERRORS_ATTRIBUTE = "data-page-errors"
 
@@ -55,8 +57,41 @@ class BrowserError(RuntimeError):
     """Chromium did not render the page."""
 
 
+# Headless, and nothing that reaches out to the network on its own.
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
 def chromium_available() -> bool:
     return CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def require_chromium() -> Path:
+    """Chromium, or a skip; in CI (CI set) its absence fails: make installs it."""
+    if chromium_available():
+        return CHROMIUM
+    message = f"{CHROMIUM} is missing; `make browser` installs Debian's chromium"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def chromium_argv(profile: Path, *extra: str) -> list[str]:
+    """The command line of a headless Chromium with its own profile folder."""
+    return [
+        str(require_chromium()),
+        *HEADLESS_FLAGS,
+        f"--user-data-dir={profile}",
+        *extra,
+    ]
 
 
 def render(page: Path, timeout_s: float = 90.0) -> RenderedPage:
@@ -83,20 +118,7 @@ def _with_recorder(html: str) -> str:
 
 
 def _dump_dom(page: Path, profile: Path, timeout_s: float) -> str:
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-        f"--user-data-dir={profile}",
-        "--dump-dom",
-        page.as_uri(),
-    ]
+    command = chromium_argv(profile, "--dump-dom", page.as_uri())
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -23,8 +23,8 @@ from harness.experiment.verdict import Status
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.server import ProxyServerThread
 from harness.report.html import render_report_html
+from tests.browser import chromium_available
 from tests.report.html_page import (
-    CHROMIUM,
     chart_data,
     points_in_fault_windows,
     rendered_body,
@@ -164,7 +164,7 @@ def assert_report_html_draws_the_fault(report_dir: Path, tmp_path: Path) -> None
     in_faults = points_in_fault_windows(data)
     assert "claims-api-latency" in in_faults and "load-journeys" in in_faults
     assert all(count > 0 for count in in_faults.values()), in_faults
-    if CHROMIUM.exists() or os.environ.get("CI"):
+    if chromium_available() or os.environ.get("CI"):
         body = rendered_body(report_dir / "report.html", tmp_path / "chromium")
         assert body["data-errors"] == "" and body["_console"] == ""
         assert body["data-charts-drawn"] == str(len(data["charts"]))

@@ -1,9 +1,10 @@
 """The exact configuration a run used, as the journal's "config" key."""
 
 import logging
-import subprocess
 from importlib import metadata
 from pathlib import Path
+
+from harness.report.history import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,3 @@ def harness_version() -> str:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
         return "unknown (not installed as a package)"
-
-
-def git_commit(repo: Path) -> str | None:
-    """HEAD of the repository the harness runs from, or None outside a checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        log.info("no git commit for the configuration record", exc_info=True)
-        return None
-    return done.stdout.strip() or None

@@ -1,14 +1,12 @@
 """Shared pieces of the report.html tests: a fabricated journal, reading a page."""
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.browser import chromium_argv
 
-CHROMIUM = Path("/usr/bin/chromium")
 DATA = re.compile(
     r'<script type="application/json" id="report-data">(.*?)</script>', re.S
 )
@@ -133,36 +131,17 @@ def points_in_fault_windows(data: dict) -> dict[str, int]:
     }
 
 
-def require_chromium() -> Path:
-    """Chromium, or a skip; in CI (CI set) its absence fails: make installs it."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    message = f"{CHROMIUM} is missing; `make browser` installs Debian's chromium"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def rendered_body(page_path: Path, user_data_dir: Path) -> dict[str, str]:
     """The attributes of <body> once Chromium has loaded the page and run its
     script; "_dom" holds the whole DOM and "_console" the console's lines."""
-    argv = [
-        str(require_chromium()),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-        f"--user-data-dir={user_data_dir}",
+    argv = chromium_argv(
+        user_data_dir,
         "--enable-logging=stderr",
         "--v=0",
         "--window-size=1280,800",
         "--dump-dom",
         page_path.resolve().as_uri(),
-    ]
+    )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", done.stdout)

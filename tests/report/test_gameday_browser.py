@@ -7,12 +7,13 @@ from harness.report.history import append_record, gameday_record, read_history
 from harness.report.resilience_score import resilience_score
 from harness.report.scoreboard import Outcome, not_run, outcome_from_journal
 from harness.report.trends_page import score_chart, write_trends
-from tests.browser import chromium_available, render
+from tests.browser import render, require_chromium
 from tests.report.gameday_fixtures import journal
 
-pytestmark = pytest.mark.skipif(
-    not chromium_available(), reason="Chromium is not installed at /usr/bin/chromium"
-)
+
+@pytest.fixture(autouse=True)
+def chromium():
+    return require_chromium()
 
 
 def outcomes() -> list[Outcome]:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from harness.report.html import write_report_html
-from tests.report import html_page
+from tests import browser
 from tests.report.html_page import journal, rendered_body
 
 FIRST_SCREEN_PX = 800
@@ -76,11 +76,11 @@ def test_a_script_that_escaped_into_the_page_is_refused(tmp_path):
 
 
 def test_a_missing_chromium_skips_locally_and_fails_in_ci(tmp_path, monkeypatch):
-    monkeypatch.setattr(html_page, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
 
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="make browser"):
-        html_page.require_chromium()
+        browser.require_chromium()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no-chromium is missing"):
-        html_page.require_chromium()
+        browser.require_chromium()

@@ -124,6 +124,8 @@ def test_the_load_section_of_an_older_journal_has_only_its_totals():
     assert "p95_ms_estimate: 3" in text
     assert "Response times" not in text
     assert "Flag" not in text
+
+
 def test_root_cause_section_shows_guess_evidence_injected_and_right_or_wrong():
     from harness.report.summary import root_cause_section
 
