@@ -46,8 +46,14 @@ def render_gameday_markdown(view: GamedayView) -> str:
     lines = [
         f"# Game day ({view.tag})",
         "",
-        f"Resilience score: {'-' if score is None else f'{score:.1f}'} / 100 "
-        "(formula and terms in index.html)",
+        f"Resilience score: {'-' if score is None else f'{score:.1f}'} / 100. "
+        f"{FORMULA}.",
+        "",
+        *[
+            f"- {t.term.name} (weight {t.term.weight:g}): {t.held} of {t.counted} "
+            f"{t.term.label}" + ("" if t.counted else ", left out")
+            for t in view.score.terms
+        ],
         "",
         "| experiment | verdict | time to detect | time to recover "
         "| error budget used | RCA | report |",

@@ -141,3 +141,13 @@ def test_summary_markdown_has_the_score_and_every_column():
         "(ClaimsApiAvailabilityBurnRate[page]) | 12.0 s / 30.0 s | 50 % | right "
         "| ../r1/summary.md |" in markdown
     )
+
+
+def test_summary_markdown_states_the_formula_and_the_rca_accuracy():
+    right = outcome_from_journal(journal(budget=[0.5], rca=True))
+    wrong = outcome_from_journal(journal(budget=[0.5], rca=False))
+
+    markdown = render_gameday_markdown(view([right, wrong, right]))
+
+    assert "score = 100 × Σ(weight × share)" in markdown
+    assert "- rca (weight 0.1): 2 of 3 root-cause guesses" in markdown
