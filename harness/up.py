@@ -35,7 +35,7 @@ def serve_estate(
 ) -> int:
     estate = load_estate(config_dir or DEFAULT_CONFIG_DIR)
     own_dir = run_dir is None
-    run_dir = Path(run_dir or tempfile.mkdtemp(prefix="harness-up-"))
+    run_dir = Path(run_dir or tempfile.mkdtemp(prefix="harness-up-")).resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--run-dir {str(run_dir)!r} is a file; expected a folder")
     journal = Journal(run_dir, "up")

@@ -176,9 +176,11 @@ def _timings(result) -> list[str]:
             "never breached (see the expectations above).",
             "",
         ]
+    deadline = m.get("recover_deadline_s")
     lines.append(
         "| time to recover (fault injected to SLO back) | "
-        f"{f'{recover:.2f} s' if recover is not None else 'never'} | - |"
+        f"{f'{recover:.2f} s' if recover is not None else 'never'} | "
+        f"{f'{deadline:.2f} s (from slo_recovered)' if deadline is not None else '-'} |"
     )
     return lines + [""]
 

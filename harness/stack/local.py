@@ -139,7 +139,8 @@ class LocalStack:
         pager_url: str | None = None,
     ):
         self.estate = estate
-        self.run_dir = Path(run_dir)
+        # Absolute: the mocks take their folders from it, and refuse relative ones.
+        self.run_dir = Path(run_dir).resolve()
         self.webhook_url = webhook_url
         # Without a pager, Alertmanager notifies the webhook alone.
         self.pager_url = pager_url

@@ -395,3 +395,28 @@ def test_nan_in_a_series_is_drawn_as_no_data():
     charts = chart_data(render_report_html(data))["charts"]
 
     assert charts[0]["lines"][0]["points"] == [[0.0, None], [1.0, 0.5]]
+
+
+def test_detection_before_its_floor_is_within_the_deadline_not_a_failure():
+    from tests.report.html_page import journal as fabricated
+
+    data = fabricated("passed")
+    key = next(iter(data["deadlines"]["detect"]))
+    floor = data["deadlines"]["floor"][key]["total_s"]
+    data["verdict"]["measurements"]["time_to_detect_s"][key] = floor / 2
+    data["verdict"]["measurements"]["recover_deadline_s"] = 24.73
+
+    page = render_report_html(data)
+
+    assert "NO: before its floor" not in page
+    assert "yes (before the floor, which assumes full windows)" in page
+    assert "24.73 s" in page
+    late = {**data}
+    late["verdict"] = {
+        **data["verdict"],
+        "measurements": {
+            **data["verdict"]["measurements"],
+            "time_to_detect_s": {key: data["deadlines"]["detect"][key]["total_s"] + 1},
+        },
+    }
+    assert "NO: after its deadline" in render_report_html(late)

@@ -57,3 +57,14 @@ def _not_found_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_relative_run_folder_gives_the_mocks_absolute_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    stack = LocalStack(load_estate(REPO / "config"), Path("reports/up"), "http://x/")
+
+    config = stack._mock_config("crm", 1, {})
+
+    assert Path(config["log_dir"]).is_absolute()
+    assert Path(config["log_dir"]) == tmp_path / "reports" / "up" / "logs"
