@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.gameday_plan import ROLES, UNFILLED
+from harness.report.redact import write_report_file
 
 SECTIONS = (
     "Summary",
@@ -56,9 +57,9 @@ class ActionItem:
 
 
 def write_postmortem(run_dir: Path, journal: dict[str, Any]) -> Path:
-    path = Path(run_dir) / "postmortem.md"
-    path.write_text(render_postmortem(journal))
-    return path
+    return write_report_file(
+        Path(run_dir) / "postmortem.md", render_postmortem(journal)
+    )
 
 
 def render_postmortem(journal: dict[str, Any]) -> str:

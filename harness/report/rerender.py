@@ -15,10 +15,15 @@ from harness.errors import ReportError
 from harness.report.html import write_report_html
 from harness.report.journal import Event
 from harness.report.postmortem import write_postmortem
+from harness.report.redact import Redactor, write_report_file
 from harness.report.summary import render_summary
 
 JOURNAL_FILE = "journal.json"
 SUMMARY_FILE = "summary.md"
+
+
+# What every journal.json a run writes holds (docs/journal.schema.json).
+REQUIRED_KEYS = ("schema_version", "run_id", "events")
 
 
 def load_journal(run_dir: Path) -> dict:
@@ -42,7 +47,19 @@ def load_journal(run_dir: Path) -> dict:
             f"{path}: holds a JSON {type(journal).__name__}; expected an object "
             "with schema_version, events and series"
         )
-    return journal
+    missing = [key for key in REQUIRED_KEYS if key not in journal]
+    if missing:
+        raise ReportError(
+            f"{path}: field(s) {', '.join(missing)} missing; expected the "
+            "journal.json a run writes (docs/journal.md), not another JSON file"
+        )
+    if not isinstance(journal["events"], list):
+        raise ReportError(
+            f"{path}: field 'events' is a JSON {type(journal['events']).__name__}; "
+            "expected a list of events"
+        )
+    # An edited journal may hold what a run's own would have redacted.
+    return Redactor().value(journal)
 
 
 def rerender(run_dir: Path) -> list[Path]:
@@ -57,8 +74,7 @@ def rerender(run_dir: Path) -> list[Path]:
             f"{run_dir / JOURNAL_FILE}: {page.name} was written, but summary.md "
             f"cannot be rendered from it: {exc!r}"
         ) from exc
-    summary = run_dir / SUMMARY_FILE
-    summary.write_text(text)
+    summary = write_report_file(run_dir / SUMMARY_FILE, text)
     try:
         postmortem = write_postmortem(run_dir, journal)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

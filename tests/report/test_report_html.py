@@ -420,3 +420,30 @@ def test_detection_before_its_floor_is_within_the_deadline_not_a_failure():
         },
     }
     assert "NO: after its deadline" in render_report_html(late)
+
+
+def test_harness_report_refuses_a_json_object_that_is_not_a_journal(tmp_path, capsys):
+    (tmp_path / "journal.json").write_text('{"name": "pkg", "version": "1.0.0"}')
+
+    assert main(["report", str(tmp_path)]) == 2
+
+    err = capsys.readouterr().err
+    assert "schema_version, run_id, events missing" in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_harness_report_redacts_what_an_edited_journal_holds(tmp_path):
+    from tests.report.html_page import journal as fabricated
+
+    data = fabricated("passed")
+    data["roles"] = {"incident_commander": "pat@planted.example"}
+    data["hypothesis"] = "call +44 7700 900123 when claims-api slows"
+    (tmp_path / "journal.json").write_text(json.dumps(data))
+
+    assert main(["report", str(tmp_path)]) == 0
+
+    for name in ("summary.md", "report.html", "postmortem.md"):
+        text = (tmp_path / name).read_text()
+        assert "pat@planted.example" not in text, name
+        assert "7700 900123" not in text, name
+    assert "[redacted:email]" in (tmp_path / "postmortem.md").read_text()
