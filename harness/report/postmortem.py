@@ -273,6 +273,15 @@ def _went_badly(journal: dict) -> list[str]:
         bad.append(f"The run ended {verdict['status']}: {verdict['reason']}")
     for event in _events(journal, "halted"):
         bad.append(_halted_text(event))
+    for entry in (journal.get("impact") or {}).get("budget") or []:
+        used = entry.get("consumed_ratio")
+        if isinstance(used, int | float) and used > 1.0:
+            bad.append(
+                f"{entry.get('slo')} used {used:.2f}x the error budget its traffic "
+                f"allowed over the run ({_percent(entry.get('period_fraction'))} "
+                "of the budget period); the game day's budget term counts this "
+                "run as over budget."
+            )
     return [f"- {text}" for text in bad] or ["- Nothing: every expectation held."]
 
 
@@ -385,6 +394,11 @@ def _integrity_items(journal: dict) -> Iterable[ActionItem]:
         )
 
 
+# How long after the last rollback an SLO must still be seen breached before
+# the draft asks why it kept burning.
+STILL_BREACHED_AFTER_S = 10.0
+
+
 def _slo_items(journal: dict) -> Iterable[ActionItem]:
     measurements = (journal.get("verdict") or {}).get("measurements") or {}
     named = set()
@@ -409,7 +423,12 @@ def _slo_items(journal: dict) -> Iterable[ActionItem]:
         if not name.startswith("slo_ok:") or service in named:
             continue
         after = [(t, ok) for t, ok in points if t > last_rollback_s and ok is not None]
-        if after and not after[-1][1]:
+        # A run that ended just after the rollback saw too little to blame.
+        if (
+            after
+            and not after[-1][1]
+            and after[-1][0] - last_rollback_s >= STILL_BREACHED_AFTER_S
+        ):
             yield ActionItem(
                 "slo_never_recovered",
                 f"The SLO of {service} was still breached at the end of the run, "

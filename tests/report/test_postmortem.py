@@ -397,8 +397,11 @@ def test_a_passed_run_has_no_action_items_and_says_what_went_well():
     assert "All 1 data invariants held over 12 stored items checked." in well
     assert "Every injected fault was read back as rolled back." in well
     assert "The load achieved 99% of its offered rate." in well
-    assert section(text, "What did not go well").strip() == (
-        "- Nothing: every expectation held."
+    # Every expectation held; the budget its fault spent is still said.
+    assert (
+        section(text, "What did not go well")
+        .strip()
+        .startswith("- claims-api-availability used 4.00x the error budget")
     )
 
 
@@ -689,3 +692,26 @@ def test_a_closed_model_slowing_under_the_fault_is_no_load_action_item():
                        "achieved_per_s": 3.0, "under_offered": True}  # fmt: skip
 
     assert "load_under_offered" not in items_by_kind(journal)
+
+
+def test_an_slo_seen_breached_only_just_after_the_rollback_is_no_action_item():
+    journal = failing_journal()
+    rollback_s = max(
+        e["t_s"] for e in journal["events"] if e["kind"] == "fault_rolled_back"
+    )
+    journal["series"]["slo_ok:payment-api"] = [[rollback_s + 0.2, 0.0]]
+
+    texts = items_by_kind(journal).get("slo_never_recovered", [])
+
+    assert not any("payment-api was still breached" in t for t in texts)
+
+
+def test_a_budget_overspent_is_said_to_have_gone_badly():
+    journal = passing_journal()
+    journal["impact"]["budget"][0]["consumed_ratio"] = 11.85
+    journal["impact"]["budget"][0]["period_fraction"] = 0.0123
+
+    badly = section(render_postmortem(journal), "What did not go well")
+
+    assert "used 11.85x the error budget its traffic allowed" in badly
+    assert "(1.23% of the budget period)" in badly
