@@ -71,6 +71,14 @@ def render_gameday_markdown(view: GamedayView) -> str:
             report,
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if view.score.broken:
+        broken = sorted({p for o in view.outcomes for p in o.deliberately_broken})
+        lines += [
+            "",
+            f"Broken on purpose in {view.score.broken} experiment(s): "
+            f"{', '.join(broken)}. Their failures test the harness, not the estate; "
+            "this score is not comparable with an unbroken game day's.",
+        ]
     if view.roles:
         lines += ["", view.roles]
     if view.interrupted:
@@ -97,6 +105,14 @@ def _banners(view: GamedayView) -> list[str]:
             f'<p class="note">{view.score.errored} experiment(s) ended in error or '
             "were aborted: the harness could not judge them, and the score counts "
             "them as not passed.</p>"
+        )
+    if view.score.broken:
+        broken = sorted({part for o in view.outcomes for part in o.deliberately_broken})
+        banners.append(
+            f'<p class="warn">{view.score.broken} experiment(s) were broken on '
+            f"purpose ({escape(', '.join(broken))}): their failures test the "
+            "harness, not the estate, and this game day's score and trends are "
+            "not comparable with an unbroken one.</p>"
         )
     for warning in view.history_warnings:
         banners.append(f'<p class="note">{escape(warning)}</p>')

@@ -45,6 +45,7 @@ def gameday_record(
         "interrupted": interrupted,
         "score": score.value,
         "score_terms": score.as_dict()["terms"],
+        "deliberately_broken": score.broken,
         "experiments": [_experiment(o) for o in outcomes if o.status != NOT_RUN],
     }
 
@@ -62,6 +63,8 @@ def _experiment(outcome: Outcome) -> dict:
         "recover_deadline_s": _rounded(outcome.recover_deadline_s),
         "budget_consumed_ratio": _rounded(outcome.budget_consumed_ratio, 4),
         "rca_correct": outcome.rca_correct,
+        "deliberately_broken": list(outcome.deliberately_broken),
+        "stopped_by": outcome.stopped_by or None,
     }
 
 

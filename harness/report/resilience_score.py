@@ -54,12 +54,16 @@ class Score:
     terms: tuple[TermScore, ...]
     experiments: int  # experiments that ran and were scored
     errored: int  # of which error or aborted
+    # Of which broken on purpose (an alert rule removed, a runbook disabled):
+    # their failures test the harness, not the estate.
+    broken: int = 0
 
     def as_dict(self) -> dict:
         return {
             "value": self.value,
             "experiments": self.experiments,
             "errored": self.errored,
+            "deliberately_broken": self.broken,
             "terms": {
                 t.term.name: {
                     "held": t.held,
@@ -76,7 +80,12 @@ def resilience_score(outcomes: list[Outcome]) -> Score:
     ran = [o for o in outcomes if o.status != NOT_RUN]
     counts = {
         "passed": [o.status == "passed" for o in ran],
-        "detection": [d.within_deadline for o in ran for d in o.detections],
+        "detection": [
+            # An alert a stopped run never reached is not a missed alert.
+            None if o.stopped_by and d.observed_s is None else d.within_deadline
+            for o in ran
+            for d in o.detections
+        ],
         "recovery": [o.recovered_within_deadline for o in ran],
         "budget": [o.budget_kept for o in ran],
         "rca": [o.rca_correct for o in ran],
@@ -87,6 +96,7 @@ def resilience_score(outcomes: list[Outcome]) -> Score:
         terms=terms,
         experiments=len(ran),
         errored=sum(o.status in ("error", "aborted") for o in ran),
+        broken=sum(bool(o.deliberately_broken) for o in ran),
     )
 
 

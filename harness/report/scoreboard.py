@@ -46,6 +46,11 @@ class Outcome:
     # when the journal has no budget figures.
     budget_consumed_ratio: float | None = None
     rca_correct: bool | None = None  # None: no RCA, or not applicable
+    # The signal that stopped the run early, if one did: what it never reached
+    # (an alert, a recovery) is not counted as missed.
+    stopped_by: str = ""
+    # What the run switched off on purpose (--without-alert, --disable-runbook).
+    deliberately_broken: tuple[str, ...] = ()
     findings: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = field(default=())  # (label, relative href)
 
@@ -58,6 +63,8 @@ class Outcome:
     @property
     def recovered_within_deadline(self) -> bool | None:
         if not self.expects_recovery:
+            return None
+        if self.stopped_by and self.time_to_recover_s is None:
             return None
         return (
             self.time_to_recover_s is not None
@@ -88,6 +95,8 @@ def outcome_from_journal(journal: dict, links=()) -> Outcome:
         recover_deadline_s=_number(measurements.get("recover_deadline_s")),
         budget_consumed_ratio=_worst_budget(_dict(journal.get("impact"))),
         rca_correct=_rca_correct(journal.get("rca")),
+        stopped_by=_stopped_by(journal),
+        deliberately_broken=_deliberately_broken(journal),
         findings=tuple(
             f"{c.get('expectation')}: predicted {c.get('predicted')}; "
             f"observed {c.get('observed')}"
@@ -153,6 +162,25 @@ def _from_result(result, links=()) -> Outcome:
         "deadlines": deadlines,
     }
     return outcome_from_journal(journal, links)
+
+
+def _stopped_by(journal: dict) -> str:
+    for event in journal.get("events") or []:
+        if isinstance(event, dict) and event.get("kind") == "interrupted":
+            fields = _dict(event.get("fields"))
+            return str(fields.get("by") or fields.get("signal") or "interrupted")
+    return ""
+
+
+def _deliberately_broken(journal: dict) -> tuple[str, ...]:
+    broken = _dict(journal.get("deliberate_breakage"))
+    return tuple(
+        [
+            f"alert rule {name} removed"
+            for name in broken.get("alert_rules_removed") or []
+        ]
+        + [f"runbook {name} disabled" for name in broken.get("runbooks_disabled") or []]
+    )
 
 
 def _detections(measurements: dict, deadlines: dict) -> tuple[Detection, ...]:

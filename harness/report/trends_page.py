@@ -106,6 +106,9 @@ def _gameday_table(records: list[dict]) -> list[str]:
 def _note(record: dict) -> str:
     if record.get("interrupted"):
         return escape(f"stopped early: {record['interrupted']}")
+    broken = record.get("deliberately_broken")
+    if broken:
+        return escape(f"{broken} experiment(s) broken on purpose")
     return ""
 
 

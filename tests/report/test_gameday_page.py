@@ -151,3 +151,15 @@ def test_summary_markdown_states_the_formula_and_the_rca_accuracy():
 
     assert "score = 100 × Σ(weight × share)" in markdown
     assert "- rca (weight 0.1): 2 of 3 root-cause guesses" in markdown
+
+
+def test_a_game_day_with_a_run_broken_on_purpose_says_so_on_both_pages():
+    broken = journal(status="failed", detect_s=None)
+    broken["deliberate_breakage"] = {"runbooks_disabled": ["claims-customer-fallback"]}
+
+    shown = view([outcome_from_journal(broken)])
+
+    assert "runbook claims-customer-fallback disabled" in render_gameday_page(shown)
+    assert "Broken on purpose in 1 experiment(s)" in render_gameday_markdown(shown)
+    unbroken = view([outcome_from_journal(journal())])
+    assert "broken on purpose" not in render_gameday_page(unbroken).lower()

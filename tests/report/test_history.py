@@ -60,7 +60,10 @@ def test_a_record_carries_each_experiments_times_verdict_and_the_score():
         "recover_deadline_s": 30.0,
         "budget_consumed_ratio": None,
         "rca_correct": True,
+        "deliberately_broken": [],
+        "stopped_by": None,
     }
+    assert data["deliberately_broken"] == 0
     assert data["score_terms"]["passed"] == {"held": 2, "counted": 2, "weight": 0.35}
 
 

@@ -121,3 +121,33 @@ def test_the_score_reads_a_fabricated_journal_end_to_end():
     assert score(good) == 100.0
     assert score(bad) == 0.0
     assert score(good, bad) == 50.0
+
+
+def test_a_run_stopped_early_is_not_scored_on_what_it_never_reached():
+    stopped = journal(status="error", detect_s=None, recover_s=None)
+    stopped["events"] = [
+        {"kind": "interrupted", "t_s": 30.0, "fields": {"signal": "SIGTERM"}}
+    ]
+    unstopped = journal(status="failed", detect_s=None, recover_s=None)
+
+    stopped_score = resilience_score([outcome_from_journal(stopped)])
+    failed_score = resilience_score([outcome_from_journal(unstopped)])
+
+    def counted(score, name):
+        return next(t.counted for t in score.terms if t.term.name == name)
+
+    assert counted(stopped_score, "recovery") == 0
+    assert counted(stopped_score, "detection") == 0
+    assert counted(failed_score, "recovery") == 1
+    assert counted(failed_score, "detection") == 1
+
+
+def test_a_run_broken_on_purpose_is_counted_and_named():
+    broken = journal(status="failed", detect_s=None)
+    broken["deliberate_breakage"] = {"alert_rules_removed": ["ClaimsApiBurn"]}
+
+    outcome = outcome_from_journal(broken)
+    score = resilience_score([outcome, outcome_from_journal(journal())])
+
+    assert outcome.deliberately_broken == ("alert rule ClaimsApiBurn removed",)
+    assert score.broken == 1 and score.as_dict()["deliberately_broken"] == 1
