@@ -235,3 +235,23 @@ def test_identity_tells_a_live_process_from_a_gone_one():
 
 def _toxic(proxy: ToxiproxyClient, toxic: str | None) -> dict:
     return {"proxy_api": proxy.base_url, "route": ROUTE, "toxic": toxic}
+
+
+def test_a_dead_run_with_nothing_left_to_undo_warns_of_no_missing_token(
+    tmp_path, admin, caplog
+):
+    admin_url, _ = admin
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    ledger = private_run(tmp_path / "reports" / "run-1", private)
+    ledger.open(
+        spec("errors", "error", service="claims-api"),
+        {"admin_url": admin_url, "fault_id": "fault-7"},
+    )
+    ledger.mark("errors", "rolled_back")
+    (private / "secrets.json").unlink()  # the run removed it as it ended
+
+    with caplog.at_level("WARNING"):
+        assert sweep_stale(tmp_path / "reports") == []
+
+    assert "no admin token" not in caplog.text
