@@ -148,14 +148,28 @@ class LatencyHistogram:
         return None if value_ms is None else round(value_ms, 3)
 
 
-def resolution_note(growth: float = BUCKET_GROWTH) -> str:
-    """How precise the percentiles are, in words a report can show."""
+def resolution_note(
+    growth: float = BUCKET_GROWTH,
+    samples: int | None = None,
+    percentiles: tuple[float, ...] = (),
+) -> str:
+    """How precise the percentiles are, in words a report can show; with the
+    sample count, also which percentiles are only the largest sample."""
     width = (growth - 1) * 100
     half = (math.sqrt(growth) - 1) * 100
-    return (
+    note = (
         f"estimates from histogram buckets {width:g}% wide (log-spaced): each "
         f"is within about {half:.0f}% of the exact percentile of the samples"
     )
+    tail = [p for p in percentiles if samples and samples * (1 - p / 100) < 1]
+    if tail:
+        names = ", ".join(f"p{p:g}" for p in tail)
+        note += (
+            f"; with {samples} samples, {names} "
+            f"{'is' if len(tail) == 1 else 'are'} only the largest sample, not an "
+            "estimate of that tail"
+        )
+    return note
 
 
 TIMEOUT = "timeout"

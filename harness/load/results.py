@@ -314,7 +314,9 @@ class LoadResult:
                 "all": latencies.all.percentiles(self.percentiles),
                 "success": latencies.success.percentiles(self.percentiles),
             },
-            "latency_note": resolution_note(latencies.all.growth),
+            "latency_note": resolution_note(
+                latencies.all.growth, latencies.all.count, tuple(self.percentiles)
+            ),
             "latency_samples": {
                 "all": latencies.all.count,
                 "success": latencies.success.count,

@@ -152,3 +152,13 @@ def test_the_note_states_the_bucket_resolution() -> None:
         "estimates from histogram buckets 2% wide (log-spaced): each is within "
         "about 1% of the exact percentile of the samples"
     )
+
+
+def test_the_note_says_which_percentiles_are_only_the_largest_sample():
+    from harness.load.latency import resolution_note
+
+    few = resolution_note(samples=876, percentiles=(50, 99, 99.9, 99.99))
+    many = resolution_note(samples=100_000, percentiles=(50, 99, 99.9, 99.99))
+
+    assert "with 876 samples, p99.9, p99.99 are only the largest sample" in few
+    assert "largest sample" not in many
