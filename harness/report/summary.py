@@ -231,7 +231,8 @@ def render_load(data: dict) -> list[str]:
         *[
             f"{k}: {v}"
             for k, v in data.items()
-            if not isinstance(v, dict | list) and k not in shown_apart
+            # None is a key that does not apply (users of an open model).
+            if not isinstance(v, dict | list) and k not in shown_apart and v is not None
         ],
         "```",
         "",
