@@ -7,11 +7,13 @@ that produced it; the wording is about systems and processes, never people.
 It reads only the journal dict, so `json.loads` of an old journal renders too.
 """
 
-from collections.abc import Iterable
+from collections.abc import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import Iterable
 
 from harness.gameday_plan import ROLES, UNFILLED
 from harness.report.redact import write_report_file
@@ -64,6 +66,7 @@ def write_postmortem(run_dir: Path, journal: dict[str, Any]) -> Path:
 
 def render_postmortem(journal: dict[str, Any]) -> str:
     """The draft as Markdown, from a journal.json dict."""
+    journal = _inert(journal)
     items = action_items(journal)
     sections = {
         "Summary": _summary(journal),
@@ -85,6 +88,22 @@ def render_postmortem(journal: dict[str, Any]) -> str:
     for title in SECTIONS:
         lines += ["", f"## {title}", "", *sections[title]]
     return "\n".join(lines) + "\n"
+
+
+def _inert(value: Any) -> Any:
+    """The journal with every text on one line and without markup: a quoted
+    error or an edited journal cannot start a heading or carry raw HTML into
+    the Markdown, which many viewers render."""
+    if isinstance(value, str):
+        flat = " ".join(value.split()) if "\n" in value or "\r" in value else value
+        return flat.replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # as journal.json writes it: no number
+    if isinstance(value, dict):
+        return {k: _inert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inert(v) for v in value]
+    return value
 
 
 # Sections

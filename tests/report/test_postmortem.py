@@ -715,3 +715,17 @@ def test_a_budget_overspent_is_said_to_have_gone_badly():
 
     assert "used 11.85x the error budget its traffic allowed" in badly
     assert "(1.23% of the budget period)" in badly
+
+
+def test_journal_text_cannot_add_headings_or_raw_html_to_the_draft():
+    journal = failing_journal()
+    journal["hypothesis"] = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    for check in journal["verdict"]["checks"]:
+        check["observed"] = "never\n# injected heading"
+
+    text = render_postmortem(journal)
+
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text
+    assert "\n# injected heading" not in text
+    assert text.count("\n# ") == 0 and text.startswith("# Postmortem")
