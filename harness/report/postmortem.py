@@ -7,13 +7,12 @@ that produced it; the wording is about systems and processes, never people.
 It reads only the journal dict, so `json.loads` of an old journal renders too.
 """
 
-from collections.abc import math
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import Iterable
 
 from harness.gameday_plan import ROLES, UNFILLED
 from harness.report.redact import write_report_file
