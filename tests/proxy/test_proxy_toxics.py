@@ -18,6 +18,7 @@ import pytest
 
 CLOCK_SLACK_S = 0.01
 TOLERANCE_S = 0.15
+CONNECT_TOLERANCE_S = 0.5
 # A hang detector, not a speed measurement: an API call answers in milliseconds,
 # so one that takes a second is waiting on traffic it must never wait on.
 API_DEADLINE_S = 1.0
@@ -217,7 +218,10 @@ def test_timeout_drops_its_direction_then_closes_both_sides(
 
     assert other_way <= TOLERANCE_S
     assert receiver_closed, "the dropped bytes reached the other side"
-    assert 0.3 - CLOCK_SLACK_S <= closed_s <= 0.3 + TOLERANCE_S
+    # Timed from before the connection was made, which a busy machine delays
+    # (0.47 s seen under a full test run on two cores): the upper bound only
+    # has to tell a close after the timeout from one that never comes.
+    assert 0.3 - CLOCK_SLACK_S <= closed_s <= 0.3 + CONNECT_TOLERANCE_S
     assert _closed_by_proxy(sender)
 
 
