@@ -127,7 +127,7 @@ def _summary(journal: dict) -> list[str]:
     recover = measurements.get("time_to_recover_s")
     if recover is not None:
         lines.append(f"- Time to recover (fault injected to SLO back): {_s(recover)}.")
-    for item in _breakage(journal):
+    for item in deliberate_breakage(journal):
         lines.append(f"- Deliberately broken for this run: {item}.")
     return lines
 
@@ -723,7 +723,9 @@ def _rca_judgement(correct: bool | None) -> str:
     return "not comparable with an injected cause"
 
 
-def _breakage(journal: dict) -> list[str]:
+def deliberate_breakage(journal: dict) -> list[str]:
+    """What the run switched off on purpose, in words (--without-alert,
+    --disable-runbook); the game day's scoreboard shows the same."""
     removed = _breakage_field(journal, "alert_rules_removed")
     disabled = _breakage_field(journal, "runbooks_disabled")
     return [f"alert rule {name} removed" for name in removed] + [

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.report.postmortem import deliberate_breakage
+
 log = logging.getLogger(__name__)
 
 # Files of a run folder a game day page links to, in the order shown.
@@ -96,7 +98,7 @@ def outcome_from_journal(journal: dict, links=()) -> Outcome:
         budget_consumed_ratio=_worst_budget(_dict(journal.get("impact"))),
         rca_correct=_rca_correct(journal.get("rca")),
         stopped_by=_stopped_by(journal),
-        deliberately_broken=_deliberately_broken(journal),
+        deliberately_broken=tuple(deliberate_breakage(journal)),
         findings=tuple(
             f"{c.get('expectation')}: predicted {c.get('predicted')}; "
             f"observed {c.get('observed')}"
@@ -170,17 +172,6 @@ def _stopped_by(journal: dict) -> str:
             fields = _dict(event.get("fields"))
             return str(fields.get("by") or fields.get("signal") or "interrupted")
     return ""
-
-
-def _deliberately_broken(journal: dict) -> tuple[str, ...]:
-    broken = _dict(journal.get("deliberate_breakage"))
-    return tuple(
-        [
-            f"alert rule {name} removed"
-            for name in broken.get("alert_rules_removed") or []
-        ]
-        + [f"runbook {name} disabled" for name in broken.get("runbooks_disabled") or []]
-    )
 
 
 def _detections(measurements: dict, deadlines: dict) -> tuple[Detection, ...]:
